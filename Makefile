@@ -1,0 +1,48 @@
+# Front door of the study. `make study` and `make test` set up the environment first.
+# RAW=/path/to/data links the raw-data location (data/raw -> RAW); alternatively export RISKSTUDY_RAW_DIR.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+RAW ?=
+PROFILE ?=
+
+.PHONY: setup link-data study smoke test test-fast bench lab clean-outputs
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements.lock
+	$(BIN)/pip install -q --no-deps -e .
+	touch $@
+
+link-data:
+ifneq ($(RAW),)
+	mkdir -p data && ln -sfn "$(abspath $(RAW))" data/raw
+endif
+
+# The whole study (dvc repro). PROFILE=smoke|paper|default renders that profile into params.yaml first.
+study: setup link-data
+ifneq ($(PROFILE),)
+	$(BIN)/python -m riskstudy.config $(PROFILE)
+endif
+	$(BIN)/dvc repro
+
+# Quick look at the whole pipeline with the smoke profile, in a scratch copy (params.yaml untouched).
+smoke: setup link-data
+	$(BIN)/python -m pytest -q -m slow tests/test_pipeline.py
+
+test: setup link-data
+	$(BIN)/python -m pytest -q
+
+test-fast: setup link-data
+	$(BIN)/python -m pytest -q -m "not slow"
+
+bench: setup link-data
+	$(BIN)/python -m riskstudy.bench_data
+	$(BIN)/python -m riskstudy.bench_drm
+	$(BIN)/python -m riskstudy.bench_portfolio
+
+lab: setup
+	$(BIN)/jupyter lab notebooks/

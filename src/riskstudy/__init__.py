@@ -1,0 +1,15 @@
+"""riskstudy: a reproducible study of deep-learning risk factor models.
+
+Sub-packages are organised by concept:
+
+- :mod:`riskstudy.data` -- raw-data sources (US CSVs, yfinance, qlib, Fama-French),
+  cleaning, universe selection and the :class:`~riskstudy.data.panel.Panel` container.
+- :mod:`riskstudy.features` -- Deep Risk Model inputs/labels and style factors.
+- :mod:`riskstudy.models` -- the Deep Risk Model and its trainer.
+- :mod:`riskstudy.risk` -- cross-sectional regression, factor covariance, estimators.
+- :mod:`riskstudy.portfolio` -- GMV / GMV+ optimisation, backtests, portfolio metrics.
+- :mod:`riskstudy.evaluation` -- factor diagnostics and forecast-quality statistics.
+- :mod:`riskstudy.config` -- typed, validated per-stage configuration.
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,287 @@
+"""Typed, validated configuration: one model per ``params.yaml`` section.
+
+Every stage reads its own sections through :func:`load_params`; unknown keys and
+bad values raise :class:`ConfigError` naming the offending key (e.g.
+``drm.n_factors``). Profiles (``default``, ``paper``, ``smoke``) live in
+``profiles/`` as overrides of the default file; :func:`write_profile` renders one
+into ``params.yaml`` so that DVC tracks exactly what ran.
+"""
+
+from __future__ import annotations
+
+import copy
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+MARKETS = ("us", "cn")
+
+
+class ConfigError(ValueError):
+    """A configuration key is unknown or has a bad value; the message names the key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PathsConfig(_Strict):
+    raw_dir: str = "data/raw"
+    prepared_dir: str = "data/prepared"
+    models_dir: str = "data/models"
+    reports_dir: str = "reports"
+
+
+class SplitConfig(_Strict):
+    """Train/valid/test windows (inclusive dates). Must be ordered and non-overlapping."""
+
+    train_start: date
+    train_end: date
+    valid_start: date
+    valid_end: date
+    test_start: date
+    test_end: date
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "SplitConfig":
+        for name in ("train", "valid", "test"):
+            lo, hi = getattr(self, f"{name}_start"), getattr(self, f"{name}_end")
+            if lo > hi:
+                raise ValueError(f"split.{name}_start ({lo}) is after split.{name}_end ({hi}): empty window")
+        if self.valid_start <= self.train_end:
+            raise ValueError(f"split.valid_start ({self.valid_start}) must be after split.train_end ({self.train_end}): windows overlap")
+        if self.test_start <= self.valid_end:
+            raise ValueError(f"split.test_start ({self.test_start}) must be after split.valid_end ({self.valid_end}): windows overlap")
+        return self
+
+    def window(self, name: Literal["train", "valid", "test"]) -> tuple[pd.Timestamp, pd.Timestamp]:
+        return pd.Timestamp(getattr(self, f"{name}_start")), pd.Timestamp(getattr(self, f"{name}_end"))
+
+
+class USDataConfig(_Strict):
+    start: date
+    end: date
+    top_n: int = Field(300, gt=0)
+    universe_window: int = Field(252, gt=1)
+    min_coverage: float = Field(0.9, gt=0, le=1)
+    rebalance_every: int = Field(21, gt=0)
+    max_ffill: int = Field(3, ge=0, le=10)
+    jump_threshold: float = Field(0.5, gt=0)
+    on_error: Literal["raise", "skip"] = "raise"
+    tickers: list[str] | None = None
+
+
+class CNDataConfig(_Strict):
+    start: date
+    end: date
+    index: str = "csi300"
+    benchmark: str = "sh000300"
+    max_instruments: int | None = Field(None, gt=0)
+
+
+class DataConfig(_Strict):
+    us: USDataConfig
+    cn: CNDataConfig
+
+
+class FeaturesConfig(_Strict):
+    """Deep Risk Model inputs and labels (see :mod:`riskstudy.features.drm_inputs`)."""
+
+    lags: list[int] = Field(min_length=1)
+    ma_window: int = Field(60, gt=1)
+    clip: float = Field(3.0, gt=0)
+    horizon: int = Field(20, ge=1)
+    size_window: int = Field(20, ge=1)
+    norm_sample_days: int = Field(250, ge=10)
+
+    @field_validator("lags")
+    @classmethod
+    def _lags(cls, v: list[int]) -> list[int]:
+        if any(d < 0 for d in v) or len(set(v)) != len(v):
+            raise ValueError("lags must be distinct non-negative integers")
+        return sorted(v, reverse=True)  # oldest first
+
+
+class StyleConfig(_Strict):
+    """Price/volume style factors of the fundamental baseline (FRM)."""
+
+    beta_window: int = Field(252, gt=20)
+    momentum_window: int = Field(252, gt=21)
+    momentum_skip: int = Field(21, ge=0)
+    resvol_window: int = Field(252, gt=20)
+    liquidity_window: int = Field(21, gt=1)
+
+
+class DRMParams(_Strict):
+    """Deep Risk Model training (section 4 of the paper, authors' implementation details)."""
+
+    n_factors: int = Field(10, gt=0)
+    hidden_size: int = Field(32, gt=0)
+    num_layers: int = Field(2, gt=0)
+    gat: bool = True
+    attn_dropout: float = Field(0.5, ge=0, lt=1)
+    rho: float = Field(0.99, ge=0, lt=1)
+    lambda_: float = Field(0.01, ge=0, alias="lambda")
+    horizon: int = Field(20, ge=1)
+    lr: float = Field(2e-4, gt=0)
+    batch_days: int = Field(64, gt=0)
+    max_epochs: int = Field(100, gt=0)
+    patience: int = Field(20, gt=0)
+    train_days_per_epoch: int | None = Field(None, gt=0)
+    gat_chunk_days: int = Field(8, gt=0)
+    max_stocks: int | None = Field(None, gt=0)
+    train_start: date | None = None
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
+    k_double: int = Field(20, gt=0)
+    device: str = "auto"
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _even(self) -> "DRMParams":
+        for name in ("n_factors", "k_double"):
+            if getattr(self, name) % 2:
+                raise ValueError(f"drm.{name} must be even (K/2 factors per branch), got {getattr(self, name)}")
+        return self
+
+
+class RiskConfig(_Strict):
+    corr_half_life: float = Field(240, gt=0)
+    vol_half_life: float = Field(60, gt=0)
+    vra_half_life: float = Field(20, gt=0)
+    newey_west_lags: int = Field(0, ge=0)
+    eigen_adjust: bool = False
+    specific_half_life: float = Field(60, gt=0)
+    specific_shrinkage: float = Field(0.1, ge=0, le=1)
+    min_history: int = Field(60, ge=2)
+    srm_window: int = Field(252, gt=10)
+    srm_refit_every: int = Field(21, ge=1)
+    estimator_window: int = Field(252, gt=10)
+    estimators: list[Literal["sample", "ledoit_wolf", "poet"]] = Field(default_factory=lambda: ["sample", "ledoit_wolf", "poet"])
+    poet_k: int = Field(10, gt=0)
+    gmv_long_every: int = Field(1, ge=1)
+    n_random_portfolios: int = Field(50, ge=0)
+    seed: int = 0
+
+
+class AblationsConfig(_Strict):
+    ks: list[int] = Field(min_length=1)
+    lambdas: list[float] = Field(min_length=1)
+    seeds: list[int] = Field(min_length=1)
+    base_k: int = 10
+    max_epochs: int = Field(gt=0)
+    train_days_per_epoch: int | None = Field(None, gt=0)
+    max_stocks: int | None = Field(None, gt=0)
+    train_start: date | None = None
+
+    @field_validator("ks")
+    @classmethod
+    def _even(cls, v: list[int]) -> list[int]:
+        bad = [k for k in v if k % 2 or k <= 0]
+        if bad:
+            raise ValueError(f"every K must be positive and even, got {bad}")
+        return v
+
+
+class Params(_Strict):
+    """All of ``params.yaml``. Outside the ``smoke`` profile every seed list holds at least 3 seeds."""
+
+    profile: Literal["default", "paper", "smoke"]
+    markets: list[Literal["us", "cn"]] = Field(min_length=1)
+    paths: PathsConfig = PathsConfig()
+    split: SplitConfig
+    data: DataConfig
+    features: FeaturesConfig
+    style: StyleConfig = StyleConfig()
+    drm: DRMParams
+    risk: RiskConfig = RiskConfig()
+    ablations: AblationsConfig
+
+    @model_validator(mode="after")
+    def _enough_seeds(self) -> "Params":
+        if self.profile != "smoke":
+            for key, seeds in (("drm.seeds", self.drm.seeds), ("ablations.seeds", self.ablations.seeds)):
+                if len(seeds) < 3:
+                    raise ValueError(f"{key} needs at least 3 seeds outside the smoke profile, got {seeds}")
+        return self
+
+
+def _format_error(err: ValidationError) -> str:
+    lines = []
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"])
+        if e["type"] == "extra_forbidden":
+            lines.append(f"unknown key '{key}'")
+        else:
+            lines.append(f"bad value for '{key}': {e['msg']}" if key else e["msg"])
+    return "invalid configuration: " + "; ".join(lines)
+
+
+def validate_params(raw: dict[str, Any]) -> Params:
+    """Validate a params mapping; raise :class:`ConfigError` naming each bad key."""
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError(_format_error(err)) from None
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Read and validate ``params.yaml`` (or any params file)."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"params file {path} not found (run from the project root or pass params_file)")
+    with path.open() as fh:
+        raw = yaml.safe_load(fh) or {}
+    return validate_params(raw)
+
+
+def deep_merge(base: dict, override: dict) -> dict:
+    """Recursively merge ``override`` into a copy of ``base`` (dicts merge, other values replace)."""
+    out = copy.deepcopy(base)
+    for k, v in override.items():
+        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else copy.deepcopy(v)
+    return out
+
+
+def render_profile(name: str, profiles_dir: str | Path = "profiles") -> dict:
+    """The params mapping of a profile: ``profiles/default.yaml`` merged with ``profiles/<name>.yaml``."""
+    profiles_dir = Path(profiles_dir)
+    base = yaml.safe_load((profiles_dir / "default.yaml").read_text())
+    if name != "default":
+        file = profiles_dir / f"{name}.yaml"
+        if not file.exists():
+            raise ConfigError(f"unknown profile '{name}': no {file}")
+        base = deep_merge(base, yaml.safe_load(file.read_text()) or {})
+    base["profile"] = name
+    validate_params(base)
+    return base
+
+
+def write_profile(name: str, out: str | Path = "params.yaml", profiles_dir: str | Path = "profiles") -> Path:
+    """Render profile ``name`` into ``out`` (validated first)."""
+    params = render_profile(name, profiles_dir)
+    header = f"# Rendered from profiles/{name}.yaml by `python -m riskstudy.config {name}`; edit freely and rerun.\n"
+    Path(out).write_text(header + yaml.safe_dump(params, sort_keys=False, default_flow_style=None, width=120))
+    return Path(out)
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    ap = argparse.ArgumentParser(description="Render a profile into params.yaml, or validate params.yaml.")
+    ap.add_argument("profile", nargs="?", help="default | paper | smoke (omit to only validate)")
+    ap.add_argument("--out", default="params.yaml")
+    ap.add_argument("--profiles-dir", default="profiles")
+    args = ap.parse_args(argv)
+    if args.profile:
+        print(f"wrote {write_profile(args.profile, args.out, args.profiles_dir)} (profile {args.profile})")
+    p = load_params(args.out)
+    print(f"{args.out}: valid (profile {p.profile}, markets {p.markets})")
+
+
+if __name__ == "__main__":
+    main()

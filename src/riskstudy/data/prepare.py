@@ -1,0 +1,125 @@
+"""Build, store and reload the prepared panel of one market (the ``data`` stage).
+
+``prepare_market`` reads raw data from the configured location, cleans it,
+selects the universe and writes ``<prepared_dir>/<market>/`` (panel parquet,
+benchmark returns, Fama-French factors for the US). ``load_market`` reads it back.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from riskstudy import paths
+from riskstudy.config import Params
+from riskstudy.data.panel import Panel
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class MarketData:
+    """A prepared market: the panel and its benchmark return series (aligned to ``panel.dates``)."""
+
+    panel: Panel
+    benchmark: pd.Series
+    benchmark_name: str
+
+
+def prepared_dir(params: Params, market: str) -> Path:
+    return paths.resolve(params.paths.prepared_dir) / market
+
+
+def build_market(params: Params, market: str) -> MarketData:
+    """Read and clean the raw data of ``market`` (``"us"`` or ``"cn"``) into a :class:`MarketData`."""
+    if market == "us":
+        from riskstudy.data.us import load_us_panel, us_benchmark_returns
+
+        cfg = params.data.us
+        raw = paths.raw_dir(params.paths.raw_dir, require="sp500_daily")
+        panel = load_us_panel(
+            raw,
+            start=str(cfg.start),
+            end=str(cfg.end),
+            top_n=cfg.top_n,
+            universe_window=cfg.universe_window,
+            min_coverage=cfg.min_coverage,
+            rebalance_every=cfg.rebalance_every,
+            max_ffill=cfg.max_ffill,
+            jump_threshold=cfg.jump_threshold,
+            on_error=cfg.on_error,
+            tickers=cfg.tickers,
+        )
+        bench = us_benchmark_returns(panel)
+        name = "US universe, dollar-volume weighted (index proxy)"
+    elif market == "cn":
+        from riskstudy.data.cn import cn_benchmark_returns, load_cn_panel
+
+        cfg = params.data.cn
+        raw = paths.raw_dir(params.paths.raw_dir, require="cn_qlib_csi300")
+        panel = load_cn_panel(raw, start=str(cfg.start), end=str(cfg.end), index=cfg.index, benchmark=cfg.benchmark)
+        if cfg.max_instruments is not None and panel.shape[1] > cfg.max_instruments:
+            # smoke profile: keep the most frequently listed members (deterministic)
+            keep = np.sort(np.argsort(-panel.member.sum(0), kind="stable")[: cfg.max_instruments])
+            panel = panel.subset(cols=keep)
+        bench = cn_benchmark_returns(raw, start=str(cfg.start), end=str(cfg.end), code=cfg.benchmark)
+        name = f"CSI300 index ({cfg.benchmark})"
+    else:
+        raise ValueError(f"unknown market {market!r}; expected one of us, cn")
+    bench = bench.reindex(panel.dates)
+    return MarketData(panel=panel, benchmark=bench.rename("benchmark"), benchmark_name=name)
+
+
+def save_market(data: MarketData, directory: str | Path) -> None:
+    directory = Path(directory)
+    data.panel.to_parquet(directory)
+    tmp = directory / ".benchmark.parquet.tmp"
+    data.benchmark.to_frame().assign(name=data.benchmark_name).to_parquet(tmp)
+    tmp.replace(directory / "benchmark.parquet")
+
+
+def load_market(params: Params, market: str) -> MarketData:
+    """Reload the prepared market written by the data stage."""
+    directory = prepared_dir(params, market)
+    panel = Panel.from_parquet(directory)
+    b = pd.read_parquet(directory / "benchmark.parquet")
+    return MarketData(panel=panel, benchmark=b["benchmark"].reindex(panel.dates), benchmark_name=str(b["name"].iloc[0]))
+
+
+def universe_summary(panel: Panel) -> pd.DataFrame:
+    """Members per day, instruments with a price, and the cross-sectional return spread."""
+    ret = np.where(panel.member, panel["ret"], np.nan)
+    return pd.DataFrame(
+        {
+            "members": panel.member.sum(1),
+            "priced": np.isfinite(panel["close"]).sum(1),
+            "ret_cs_std": np.nanstd(np.where(np.isfinite(ret).any(1, keepdims=True), ret, 0.0), 1),
+        },
+        index=panel.dates,
+    )
+
+
+def data_metrics(data: MarketData, params: Params) -> dict:
+    """Headline numbers of the data stage (written to ``reports/metrics/data_<market>.json``)."""
+    p = data.panel
+    members = p.member.sum(1)
+    out = {
+        "n_days": int(p.shape[0]),
+        "n_instruments": int(p.shape[1]),
+        "first_date": str(p.dates[0].date()),
+        "last_date": str(p.dates[-1].date()),
+        "members_mean": float(members.mean()),
+        "members_min": int(members.min()),
+        "members_max": int(members.max()),
+        "cleaning_actions": {str(k): int(v) for k, v in p.cleaning_log.groupby("rule").size().items()},
+        "benchmark_ann_vol": float(data.benchmark.std() * np.sqrt(252)),
+    }
+    for name in ("train", "valid", "test"):
+        lo, hi = params.split.window(name)
+        rows = p.date_slice(lo, hi)
+        out[f"{name}_days"] = int(rows.stop - rows.start)
+    return out

@@ -1,0 +1,363 @@
+r"""The Deep Risk Model network (Lin et al., ICAIF 2021, section 4).
+
+Per stock and day the input is an ``L = 20`` step sequence of ``P = 5`` features; the output
+is ``K`` risk-factor exposures, built from two branches of ``K / 2`` factors each:
+
+1. **GAT branch.** At every time step a graph attention layer over the members of the *same*
+   day: :math:`z = W x` (``W`` is ``P x P``, initialised to the identity),
+   :math:`e_{ij} = \mathrm{LeakyReLU}(a_1^\top z_i + a_2^\top z_j) / \sqrt{2P}`, softmax over
+   members :math:`j`, attention dropout, :math:`h_i = \mathrm{LeakyReLU}(\sum_j \alpha_{ij} z_j)`.
+   The residual :math:`x - h` (the part of a stock's sequence not explained by its attention
+   neighbourhood) feeds a GRU head.
+2. **GRU branch.** A GRU head on the raw ``x``.
+
+A GRU head is a 2-layer GRU (hidden 32), attention pooling over its ``L`` hidden states
+(score :math:`v^\top \tanh(U h_\tau + b)`, softmax over time, weighted sum) concatenated with
+the last hidden state, then a linear map to ``K / 2`` factors. ``gat=False`` (the
+"disable GAT" ablation) replaces the GAT branch by a second, independently initialised GRU head
+on raw ``x``, so ``K`` is unchanged. LeakyReLU uses PyTorch's default slope 0.01.
+
+The concatenated factors are normalised per day (:func:`normalize_exposures`) and then smoothed
+across consecutive days (:func:`smooth_exposures`); the smoothed exposures feed the loss.
+
+GAT memory trade-off
+--------------------
+:math:`e_{ij} = s_i + s'_j` is a rank-1 sum, so the logits of all days and steps are one
+broadcast ``(B, L, M, M)`` tensor; autograd keeps about three such float tensors per chunk
+(~13 bytes per entry), i.e. ~1.5 GB for ``B = 64, L = 20, M = 300``. The layer therefore runs
+over chunks of ``gat_chunk_days`` days under activation checkpointing when gradients are
+needed: only one chunk's ``M x M`` tensors are alive at a time, at the price of recomputing the
+(cheap, elementwise) attention forward during backward. Checkpointing preserves the RNG state,
+so the recomputed dropout masks match.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+
+@dataclass(frozen=True)
+class DRMConfig:
+    """Hyper-parameters of the Deep Risk Model and its trainer (paper defaults).
+
+    Attributes
+    ----------
+    n_factors : int
+        K, number of risk factors (even: K/2 per branch).
+    n_features : int
+        P, input features per time step.
+    hidden_size, num_layers : int
+        GRU width and depth.
+    gat : bool
+        Use the GAT branch; ``False`` replaces it by a second plain GRU branch.
+    attn_dropout : float
+        Dropout on attention weights (training only), in [0, 1).
+    rho : float
+        Exposure smoothing :math:`\\hat F_t = \\rho \\hat F_{t-1} + (1-\\rho) F_t`, in [0, 1).
+    lambda_ : float
+        Collinearity penalty weight (>= 0).
+    horizon : int
+        H, number of future single-day returns in the loss (1 = single task).
+    lr : float
+        Adam learning rate.
+    batch_days : int
+        Consecutive days per optimizer step.
+    max_epochs, patience : int
+        Epoch limit and early-stopping patience on validation mean R^2.
+    train_days_per_epoch : int or None
+        Subsample each epoch to this many days in random contiguous blocks of ``batch_days``
+        (``None`` = all training days).
+    gat_chunk_days : int
+        Days per GAT chunk (memory bound, see module docstring).
+    seed : int
+        Seed for initialisation, dropout and block sampling.
+    device : str
+        ``"auto"`` (CUDA if available else CPU) or a torch device string.
+    """
+
+    n_factors: int
+    n_features: int = 5
+    hidden_size: int = 32
+    num_layers: int = 2
+    gat: bool = True
+    attn_dropout: float = 0.5
+    rho: float = 0.99
+    lambda_: float = 0.01
+    horizon: int = 20
+    lr: float = 2e-4
+    batch_days: int = 64
+    max_epochs: int = 100
+    patience: int = 20
+    train_days_per_epoch: int | None = None
+    gat_chunk_days: int = 8
+    seed: int = 0
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        positive = ("n_factors", "n_features", "hidden_size", "num_layers", "horizon", "batch_days",
+                    "max_epochs", "patience", "gat_chunk_days")
+        for name in positive:
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"DRMConfig.{name} must be a positive int, got {value!r}")
+        if self.n_factors % 2:
+            raise ValueError(f"DRMConfig.n_factors must be even (K/2 factors per branch), got {self.n_factors}")
+        if not isinstance(self.gat, bool):
+            raise ValueError(f"DRMConfig.gat must be a bool, got {self.gat!r}")
+        for name in ("attn_dropout", "rho"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"DRMConfig.{name} must lie in [0, 1), got {getattr(self, name)!r}")
+        if not self.lambda_ >= 0.0:
+            raise ValueError(f"DRMConfig.lambda_ must be >= 0, got {self.lambda_!r}")
+        if not self.lr > 0.0:
+            raise ValueError(f"DRMConfig.lr must be > 0, got {self.lr!r}")
+        tdpe = self.train_days_per_epoch
+        if tdpe is not None and (not isinstance(tdpe, int) or isinstance(tdpe, bool) or tdpe < 1):
+            raise ValueError(f"DRMConfig.train_days_per_epoch must be None or a positive int, got {tdpe!r}")
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"DRMConfig.seed must be a non-negative int, got {self.seed!r}")
+        if self.device != "auto":
+            try:
+                torch.device(self.device)
+            except (RuntimeError, TypeError) as err:
+                raise ValueError(f"DRMConfig.device must be 'auto' or a torch device, got {self.device!r}") from err
+
+    def to_dict(self) -> dict[str, object]:
+        """Plain dict (checkpoint / params.yaml friendly)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, object]) -> DRMConfig:
+        """Inverse of :meth:`to_dict`; unknown keys raise ``ValueError`` naming them."""
+        unknown = set(values) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"DRMConfig got unknown fields {sorted(unknown)}")
+        return cls(**values)
+
+    def resolved_device(self) -> torch.device:
+        """``device`` with ``"auto"`` resolved to CUDA when available, else CPU."""
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(self.device)
+
+
+class StockGAT(nn.Module):
+    """Graph attention over one day's members, independently at every time step.
+
+    Parameters
+    ----------
+    n_features : int
+        P.
+    dropout : float
+        Attention-weight dropout (training only).
+    chunk_days : int
+        Days per chunk (checkpointed when gradients are required).
+    """
+
+    def __init__(self, *, n_features: int, dropout: float, chunk_days: int) -> None:
+        super().__init__()
+        self.W = nn.Parameter(torch.eye(n_features))
+        self.a = nn.Parameter(torch.randn(2, n_features))
+        self.dropout = dropout
+        self.chunk_days = chunk_days
+
+    def _attend(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        z = (x @ self.W.T).transpose(1, 2)  # (b, L, M, P)
+        # LeakyReLU is positively homogeneous: scale s, s' by 1/sqrt(2P) before the broadcast add.
+        s = z @ (self.a / math.sqrt(2 * z.shape[-1])).T  # (b, L, M, 2)
+        # Non-members get a huge negative target score: exp(.) underflows to exactly 0.
+        t = s[..., 1].masked_fill(~mask.unsqueeze(1), -1e30)
+        logits = F.leaky_relu(s[..., 0].unsqueeze(-1) + t.unsqueeze(-2))  # (b, L, M, M)
+        alpha = F.dropout(torch.softmax(logits, dim=-1), p=self.dropout, training=self.training)
+        h = F.leaky_relu(alpha @ z)  # (b, L, M, P)
+        return h.transpose(1, 2)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Attention aggregate per day and step.
+
+        Parameters
+        ----------
+        x : torch.Tensor, shape (B, M, L, P)
+            Inputs (finite; non-member rows are ignored as neighbours).
+        mask : torch.Tensor, bool, shape (B, M)
+            Members of each day; attention runs over members of the same day only.
+
+        Returns
+        -------
+        torch.Tensor, shape (B, M, L, P)
+            :math:`h_i = \\mathrm{LeakyReLU}(\\sum_j \\alpha_{ij} W x_j)` per day and step.
+        """
+        out = []
+        for x_c, m_c in zip(x.split(self.chunk_days), mask.split(self.chunk_days), strict=True):
+            if torch.is_grad_enabled():
+                out.append(checkpoint(self._attend, x_c, m_c, use_reentrant=False))
+            else:
+                out.append(self._attend(x_c, m_c))
+        return torch.cat(out)
+
+
+class GRUHead(nn.Module):
+    """2-layer GRU + attention pooling over time (concatenated with the last state) + linear map.
+
+    Parameters
+    ----------
+    n_features, hidden_size, num_layers, n_out : int
+        Input width P, GRU width/depth, output factors.
+    """
+
+    def __init__(self, *, n_features: int, hidden_size: int, num_layers: int, n_out: int) -> None:
+        super().__init__()
+        self.gru = nn.GRU(n_features, hidden_size, num_layers=num_layers, batch_first=True)
+        self.score = nn.Sequential(nn.Linear(hidden_size, hidden_size), nn.Tanh(), nn.Linear(hidden_size, 1, bias=False))
+        self.out = nn.Linear(2 * hidden_size, n_out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Map sequences ``(S, L, P)`` to factors ``(S, n_out)``."""
+        h, _ = self.gru(x)  # (S, L, H)
+        alpha = torch.softmax(self.score(h), dim=1)  # (S, L, 1), over time
+        pooled = (alpha * h).sum(dim=1)
+        return self.out(torch.cat([pooled, h[:, -1]], dim=-1))
+
+
+def normalize_exposures(
+    f: torch.Tensor, *, mask: torch.Tensor, size: torch.Tensor, clip: float = 3.0, eps: float = 1e-6
+) -> torch.Tensor:
+    r"""Per-day, per-factor cross-sectional normalisation over members.
+
+    1. Robust z-score :math:`z = (f - \mathrm{med}) / (1.4826\,\mathrm{MAD})` clipped to
+       ``[-clip, clip]`` (lower median for even counts);
+    2. size-weighted zero mean: :math:`z \leftarrow z - \sum_i s_i z_i / \sum_i s_i`;
+    3. unit equal-weighted cross-sectional standard deviation (population, about the
+       equal-weighted mean; Barra convention), which keeps the size-weighted mean at 0.
+
+    Parameters
+    ----------
+    f : torch.Tensor, shape (B, M, K)
+        Raw factors (finite).
+    mask : torch.Tensor, bool, shape (B, M)
+        Members.
+    size : torch.Tensor, shape (B, M)
+        Size proxy, > 0 on members.
+    clip : float
+        Clip level in MAD-scaled units.
+    eps : float
+        Floor for the MAD and the variance.
+
+    Returns
+    -------
+    torch.Tensor, shape (B, M, K)
+        Normalised exposures, exactly 0 off-mask.
+    """
+    m = mask.unsqueeze(-1)
+    fm = f.masked_fill(~m, float("nan"))
+    med = fm.nanmedian(dim=1, keepdim=True).values.nan_to_num(0.0)  # (B, 1, K)
+    mad = (fm - med).abs().nanmedian(dim=1, keepdim=True).values.nan_to_num(0.0)
+    z = ((f - med) / (1.4826 * mad).clamp_min(eps)).clamp(-clip, clip)
+    z = torch.where(m, z, torch.zeros_like(z))
+    sw = (size * mask).unsqueeze(-1)  # (B, M, 1)
+    z = z - (sw * z).sum(1, keepdim=True) / sw.sum(1, keepdim=True).clamp_min(1e-30)
+    mf = m.to(f.dtype)
+    n = mf.sum(1, keepdim=True).clamp_min(1.0)
+    mean = (mf * z).sum(1, keepdim=True) / n
+    var = (mf * (z - mean).square()).sum(1, keepdim=True) / n
+    return mf * z / (var + eps).sqrt()
+
+
+def smooth_exposures(
+    f: torch.Tensor,
+    *,
+    mask: torch.Tensor,
+    prev: torch.Tensor,
+    prev_valid: torch.Tensor,
+    continues: torch.Tensor,
+    rho: float,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    r"""Exponential smoothing across consecutive days: a scan over ``B``, vectorised over stocks.
+
+    :math:`\hat F_t = \rho\,\mathrm{sg}(\hat F_{t-1}) + (1 - \rho) F_t` where the stock was a
+    member on the previous processed day and that day is the directly preceding one
+    (``continues``); otherwise :math:`\hat F_t = F_t`. ``sg`` = stop-gradient, so each day's
+    gradient depends on that day's forward only.
+
+    Parameters
+    ----------
+    f : torch.Tensor, shape (B, M, K)
+        Normalised exposures (0 off-mask).
+    mask : torch.Tensor, bool, shape (B, M)
+        Members.
+    prev : torch.Tensor, shape (M, K)
+        Smoothed exposures of the day before the batch (carry).
+    prev_valid : torch.Tensor, bool, shape (M,)
+        ``prev`` exists (member on that day).
+    continues : torch.Tensor, bool, shape (B,)
+        Day ``b`` directly follows the previously processed day.
+    rho : float
+        Smoothing weight on the past.
+
+    Returns
+    -------
+    smoothed : torch.Tensor, shape (B, M, K)
+        0 off-mask.
+    last : torch.Tensor, shape (M, K)
+        Detached smoothed exposures of the last day (next carry).
+    last_valid : torch.Tensor, bool, shape (M,)
+        Membership on the last day.
+    """
+    out = []
+    for b in range(f.shape[0]):
+        use = (prev_valid & mask[b] & continues[b]).unsqueeze(-1)
+        cur = torch.where(use, rho * prev + (1 - rho) * f[b], f[b])
+        out.append(cur)
+        prev, prev_valid = cur.detach(), mask[b]
+    return torch.stack(out), prev, prev_valid
+
+
+class DeepRiskModel(nn.Module):
+    """The DRM network: inputs ``(B, M, L, P)`` -> normalised exposures ``(B, M, K)``.
+
+    Parameters
+    ----------
+    config : DRMConfig
+        Architecture fields used: ``n_factors, n_features, hidden_size, num_layers, gat,
+        attn_dropout, gat_chunk_days``.
+    """
+
+    def __init__(self, config: DRMConfig) -> None:
+        super().__init__()
+        self.config = config
+        head = dict(n_features=config.n_features, hidden_size=config.hidden_size,
+                    num_layers=config.num_layers, n_out=config.n_factors // 2)
+        self.gat = (StockGAT(n_features=config.n_features, dropout=config.attn_dropout,
+                             chunk_days=config.gat_chunk_days) if config.gat else None)
+        self.head_1 = GRUHead(**head)  # on x - GAT(x), or on x when gat=False
+        self.head_2 = GRUHead(**head)  # on x
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, size: torch.Tensor) -> torch.Tensor:
+        """Normalised exposures of every (day, stock).
+
+        Parameters
+        ----------
+        x : torch.Tensor, shape (B, M, L, P)
+            Inputs; non-member rows may hold anything (zeroed here).
+        mask : torch.Tensor, bool, shape (B, M)
+            Members per day.
+        size : torch.Tensor, shape (B, M)
+            Size proxy for the size-weighted mean.
+
+        Returns
+        -------
+        torch.Tensor, shape (B, M, K)
+            Exposures normalised per day (:func:`normalize_exposures`), 0 off-mask.
+            Only member rows go through the GRU heads.
+        """
+        x = torch.where(mask[..., None, None], x, torch.zeros_like(x))
+        x1 = x - self.gat(x, mask) if self.gat is not None else x
+        raw = torch.cat([self.head_1(x1[mask]), self.head_2(x[mask])], dim=-1)  # (n_members, K)
+        f = raw.new_zeros(*mask.shape, raw.shape[-1]).index_put((mask,), raw)
+        return normalize_exposures(f, mask=mask, size=size)

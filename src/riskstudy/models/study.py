@@ -1,0 +1,233 @@
+"""Deep Risk Model runs as the study uses them: dataset, splits, training suites, stored exposures.
+
+One function trains one configuration (:func:`train_and_predict`); the DRM stage
+(notebook 20) and every ablation run call it, so they differ only in settings.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from riskstudy.config import Params
+from riskstudy.data.prepare import MarketData
+from riskstudy.features.drm_inputs import DRMDataset, split_rows
+from riskstudy.models.drm import DRMConfig
+from riskstudy.models.train import FitResult, fit_drm, predict_exposures
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SplitDays:
+    """Panel rows of each window. ``train``/``valid`` are purged so no label crosses into the next window."""
+
+    train: np.ndarray
+    valid: np.ndarray
+    predict: np.ndarray  # valid start .. panel end: exposures for the risk-model evaluation
+
+
+def restrict_universe(md: MarketData, params: Params, max_stocks: int | None) -> MarketData:
+    """Keep the ``max_stocks`` instruments with the largest mean dollar volume over the training
+    window (information available before the test period); ``None`` keeps all."""
+    p = md.panel
+    if max_stocks is None or p.shape[1] <= max_stocks:
+        return md
+    rows = p.date_slice(*params.split.window("train"))
+    dv = np.where(p.member[rows], p["dollar_volume"][rows], np.nan)
+    score = np.nan_to_num(np.nanmean(np.where(np.isnan(dv).all(0), 0.0, dv), 0), nan=0.0)
+    keep = np.sort(np.argsort(-score, kind="stable")[:max_stocks])
+    return MarketData(p.subset(cols=keep), md.benchmark, md.benchmark_name)
+
+
+def build_dataset(md: MarketData, params: Params) -> DRMDataset:
+    """The lazy DRM dataset; the normaliser is fitted on (evenly spaced) training days only."""
+    f = params.features
+    p = md.panel
+    train = split_rows(p.dates, *params.split.window("train"))
+    norm_days = train[np.linspace(0, len(train) - 1, min(f.norm_sample_days, len(train))).astype(int)]
+    return DRMDataset(
+        p, lags=f.lags, ma_window=f.ma_window, horizon=f.horizon, size_window=f.size_window, clip=f.clip, norm_days=norm_days
+    )
+
+
+def split_days(ds: DRMDataset, params: Params, *, train_start=None) -> SplitDays:
+    """Train/valid rows (with at least one valid stock, purged by the label horizon) and prediction rows."""
+    s = params.split
+    dates = ds.panel.dates
+    h = params.features.horizon
+    lo = max(pd.Timestamp(train_start or s.train_start), pd.Timestamp(s.train_start))
+    train = split_rows(dates, lo, s.train_end, valid=ds.valid_, purge=h)
+    valid = split_rows(dates, s.valid_start, s.valid_end, valid=ds.valid_, purge=h)
+    predict = split_rows(dates, s.valid_start, dates[-1], valid=ds.valid_)
+    if len(train) == 0 or len(valid) == 0:
+        raise ValueError(f"empty training ({len(train)}) or validation ({len(valid)}) window: check split.* and drm.train_start")
+    return SplitDays(train, valid, predict)
+
+
+def model_config(params: Params, *, n_factors: int, seed: int, **overrides) -> DRMConfig:
+    """The trainer's :class:`DRMConfig` from ``params.drm`` (``overrides`` win, e.g. ``gat=False``)."""
+    d = params.drm
+    cfg = DRMConfig(
+        n_factors=n_factors,
+        hidden_size=d.hidden_size,
+        num_layers=d.num_layers,
+        gat=d.gat,
+        attn_dropout=d.attn_dropout,
+        rho=d.rho,
+        lambda_=d.lambda_,
+        horizon=min(d.horizon, params.features.horizon),
+        lr=d.lr,
+        batch_days=d.batch_days,
+        max_epochs=d.max_epochs,
+        patience=d.patience,
+        train_days_per_epoch=d.train_days_per_epoch,
+        gat_chunk_days=d.gat_chunk_days,
+        seed=seed,
+        device=d.device,
+    )
+    return replace(cfg, **overrides)
+
+
+@dataclass
+class DRMRun:
+    """A trained configuration and its exposures on ``days`` (``(len(days), N, K)``)."""
+
+    config: DRMConfig
+    fit: FitResult
+    days: np.ndarray
+    exposures: np.ndarray
+
+
+def train_and_predict(
+    ds: DRMDataset, days: SplitDays, config: DRMConfig, *, checkpoint: str | Path | None = None, live=None
+) -> DRMRun:
+    fit = fit_drm(ds, train_days=days.train, valid_days=days.valid, config=config, checkpoint_path=checkpoint, live=live)
+    expo = predict_exposures(fit.model, ds, days.predict, n_instruments=ds.n_instruments)
+    return DRMRun(config, fit, days.predict, expo)
+
+
+def full_exposures(run: DRMRun, n_days: int) -> np.ndarray:
+    """Exposures on the full panel calendar ``(T, N, K)``, NaN outside the predicted rows."""
+    out = np.full((n_days, *run.exposures.shape[1:]), np.nan, dtype=np.float32)
+    out[run.days] = run.exposures
+    return out
+
+
+def save_run(run: DRMRun, directory: str | Path, name: str, *, dates: pd.DatetimeIndex, instruments: pd.Index) -> Path:
+    """Store exposures (``<name>.npz``), history (``<name>_history.csv``) and config (``<name>.json``)."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(
+        directory / f"{name}.npz",
+        exposures=run.exposures,
+        rows=run.days,
+        dates=dates[run.days].values.astype("datetime64[ns]").astype(np.int64),
+        instruments=np.asarray(instruments, dtype=str),
+    )
+    run.fit.history.to_csv(directory / f"{name}_history.csv", index=False)
+    meta = {"config": run.config.to_dict(), "best_epoch": run.fit.best_epoch}
+    (directory / f"{name}.json").write_text(json.dumps(meta, indent=2))
+    return directory / f"{name}.npz"
+
+
+def load_exposures(path: str | Path, dates: pd.DatetimeIndex, instruments: pd.Index) -> np.ndarray:
+    """Stored exposures re-aligned to a panel calendar: ``(T, N, K)`` float64, NaN where absent."""
+    z = np.load(path)
+    src_dates = pd.DatetimeIndex(z["dates"].astype("datetime64[ns]"))
+    ri = dates.get_indexer(src_dates)
+    ci = pd.Index(instruments).get_indexer(pd.Index(z["instruments"]))
+    if (ri < 0).any() or (ci < 0).any():
+        raise ValueError(f"{path}: exposures do not match the prepared panel (rerun the DRM stage)")
+    out = np.full((len(dates), len(instruments), z["exposures"].shape[2]), np.nan)
+    out[ri[:, None], ci[None, :]] = z["exposures"]
+    return out
+
+
+def run_name(n_factors: int, seed: int) -> str:
+    return f"drm_k{n_factors}_s{seed}"
+
+
+def config_tag(config: DRMConfig) -> str:
+    """Short hash of a configuration (checkpoint names: a changed config never resumes a stale run)."""
+    import hashlib
+
+    return hashlib.sha1(json.dumps(config.to_dict(), sort_keys=True).encode()).hexdigest()[:10]
+
+
+def train_suite(
+    ds: DRMDataset,
+    days: SplitDays,
+    params: Params,
+    *,
+    out_dir: str | Path,
+    checkpoint_dir: str | Path | None = None,
+    use_dvclive: bool = True,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Train DRM (K = ``drm.n_factors``) and DRM x2 (K = ``drm.k_double``) for every seed.
+
+    Saves each run with :func:`save_run` under ``out_dir`` (dvclive curves in
+    ``out_dir/dvclive/<run>``); checkpoints (named by config hash, so a killed run
+    resumes and a changed one starts afresh) go to ``checkpoint_dir``.
+
+    Returns
+    -------
+    summary : DataFrame, one row per run (k, seed, best_epoch, valid_r2, seconds)
+    history : DataFrame, per-epoch curves of every run (column ``run``)
+    """
+    out_dir = Path(out_dir)
+    rows, histories = [], []
+    for k in (params.drm.n_factors, params.drm.k_double):
+        for seed in params.drm.seeds:
+            cfg = model_config(params, n_factors=k, seed=seed)
+            name = run_name(k, seed)
+            ckpt = None if checkpoint_dir is None else Path(checkpoint_dir) / f"{name}_{config_tag(cfg)}.pt"
+            live = None
+            if use_dvclive:
+                from dvclive import Live
+
+                live = Live(dir=str(out_dir / "dvclive" / name), save_dvc_exp=False, dvcyaml=None, report=None)
+            t0 = pd.Timestamp.now()
+            log.info("training %s on %d train / %d valid days", name, len(days.train), len(days.valid))
+            run = train_and_predict(ds, days, cfg, checkpoint=ckpt, live=live)
+            if live is not None:
+                live.end()
+            save_run(run, out_dir, name, dates=ds.panel.dates, instruments=ds.panel.instruments)
+            h = run.fit.history.assign(run=name, k=k, seed=seed)
+            histories.append(h)
+            best = h.loc[h.epoch == run.fit.best_epoch].iloc[0]
+            rows.append({"run": name, "k": k, "seed": seed, "best_epoch": run.fit.best_epoch,
+                         "valid_r2": float(best.valid_r2), "train_r2": float(best.train_r2),
+                         "epochs": int(len(h)), "seconds": (pd.Timestamp.now() - t0).total_seconds()})
+    return pd.DataFrame(rows), pd.concat(histories, ignore_index=True)
+
+
+PAPER_SETTINGS = {
+    "train window": "2009-04-30 .. 2014-12-31",
+    "universe": "all China A-shares (CSI300 members in Table 1)",
+    "epochs": "up to 100 (patience 20)",
+    "days per epoch": "all training days",
+    "learning rate": "2e-4",
+    "seeds": "1 (not reported)",
+}
+
+
+def reductions(params: Params, *, ablation: bool = False) -> pd.DataFrame:
+    """Our settings beside the paper's, so every reduction is stated where results are shown."""
+    d, a, s = params.drm, params.ablations, params.split
+    start = (a.train_start if ablation else d.train_start) or s.train_start
+    ours = {
+        "train window": f"{max(pd.Timestamp(start), pd.Timestamp(s.train_start)).date()} .. {s.train_end}",
+        "universe": (f"top {a.max_stocks} by training-window dollar volume" if ablation and a.max_stocks else
+                     f"US top {params.data.us.top_n} by dollar volume; CSI300 members of the day"),
+        "epochs": f"up to {a.max_epochs if ablation else d.max_epochs} (patience {d.patience})",
+        "days per epoch": str((a.train_days_per_epoch if ablation else d.train_days_per_epoch) or "all training days"),
+        "learning rate": f"{d.lr:g}",
+        "seeds": str(a.seeds if ablation else d.seeds),
+    }
+    return pd.DataFrame({"paper": PAPER_SETTINGS, f"this run ({params.profile} profile)": ours})

@@ -1,0 +1,228 @@
+"""Covariance estimators beyond the paper and the statistical (PCA) risk model exposures.
+
+The trailing-window estimators -- sample covariance, Ledoit-Wolf shrinkage
+(:class:`sklearn.covariance.LedoitWolf`) and POET (Fan, Liao & Mincheva 2013, via
+:class:`qlib.model.riskmodel.POETCovEstimator`) -- have no factor structure to
+exploit and necessarily produce a dense ``N x N`` matrix; that is fine for the
+study's ``N ~ 300`` universes. They are wrapped in :class:`DenseRiskModel`, which
+offers the same methods as :class:`~riskstudy.risk.covariance.FactorRiskModel`
+so that portfolios and forecast evaluation treat all models alike.
+
+Window convention: the estimate at day ``t`` uses return rows ``t - window + 1 .. t``
+(all known at ``t``); stocks need ``min_obs`` finite returns in the window, missing
+returns are set to the stock's window mean (0 after demeaning).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.linalg import cho_factor, cho_solve
+from sklearn.covariance import EmpiricalCovariance, LedoitWolf
+from tqdm.auto import tqdm
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DenseRiskModel:
+    """A dense covariance forecast ``Sigma`` (N, N) with the :class:`FactorRiskModel` interface.
+
+    Attributes
+    ----------
+    cov : ndarray (N, N)
+    assets : ndarray of int (N,), optional
+        Positions of these stocks in the full universe.
+    """
+
+    cov: np.ndarray
+    assets: np.ndarray | None = None
+
+    @property
+    def n_assets(self) -> int:
+        return self.cov.shape[0]
+
+    def covariance(self) -> np.ndarray:
+        return self.cov
+
+    def portfolio_variance(self, w: np.ndarray) -> np.ndarray | float:
+        """``w' Sigma w`` for ``w`` (N,) or (N, M)."""
+        return (w * (self.cov @ w)).sum(axis=0)
+
+    def solve(self, b: np.ndarray) -> np.ndarray:
+        """``Sigma^{-1} b`` by Cholesky (a tiny ridge is added if ``Sigma`` is singular)."""
+        try:
+            return cho_solve(cho_factor(self.cov), b)
+        except np.linalg.LinAlgError:
+            ridge = 1e-10 * np.trace(self.cov) / self.n_assets
+            return cho_solve(cho_factor(self.cov + ridge * np.eye(self.n_assets)), b)
+
+    def gmv_weights(self) -> np.ndarray:
+        """``Sigma^{-1} 1 / 1' Sigma^{-1} 1`` (N,)."""
+        s = self.solve(np.ones(self.n_assets))
+        return s / s.sum()
+
+
+# ------------------------------------------------------------ estimators
+def sample_covariance(x: np.ndarray) -> np.ndarray:
+    """Sample (maximum-likelihood, ``1/n``) covariance of ``x`` (n, N) -> (N, N)."""
+    return EmpiricalCovariance().fit(x).covariance_
+
+
+def ledoit_wolf_covariance(x: np.ndarray) -> np.ndarray:
+    """Ledoit-Wolf shrinkage toward a scaled identity, ``x`` (n, N) -> (N, N)."""
+    return LedoitWolf().fit(x).covariance_
+
+
+def poet_covariance(x: np.ndarray, *, n_factors: int = 5, thresh: float = 1.0, method: str = "soft") -> np.ndarray:
+    """POET: ``K`` principal components plus a thresholded residual covariance.
+
+    ``Sigma = sum_{i<=K} l_i l_i' + S_u^tau`` where the residual correlations are
+    soft/hard thresholded at ``tau = thresh * (1/sqrt(N) + sqrt(log N / n))``
+    (qlib's implementation of Fan, Liao & Mincheva 2013).
+
+    Parameters
+    ----------
+    x : ndarray (n, N)
+        Returns (finite).
+    n_factors : int
+    thresh : float
+    method : {"soft", "hard", "scad"}
+
+    Returns
+    -------
+    ndarray (N, N)
+    """
+    from qlib.model.riskmodel import POETCovEstimator  # heavy import, only when used
+
+    est = POETCovEstimator(num_factors=n_factors, thresh=thresh, thresh_method=method, nan_option="fill", scale_return=False)
+    return np.real(est.predict(x, is_price=False))
+
+
+ESTIMATORS: dict[str, Callable[..., np.ndarray]] = {
+    "sample": sample_covariance,
+    "ledoit_wolf": ledoit_wolf_covariance,
+    "poet": poet_covariance,
+}
+
+
+def _window(
+    returns: np.ndarray, t: int, window: int, mask: np.ndarray | None, min_obs: int | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Demeaned window ``returns[t-window+1 : t+1]`` of eligible stocks (NaN -> 0) and their positions."""
+    block = returns[max(t - window + 1, 0) : t + 1]
+    need = window // 2 if min_obs is None else min_obs
+    ok = np.isfinite(block).sum(axis=0) >= need
+    if mask is not None:
+        ok &= mask[t]
+    assets = np.flatnonzero(ok)
+    x = block[:, assets]
+    x = np.nan_to_num(x - np.nanmean(x, axis=0))
+    return x, assets
+
+
+def trailing_covariance(
+    returns: np.ndarray,
+    t: int,
+    *,
+    method: str = "ledoit_wolf",
+    window: int = 252,
+    mask: np.ndarray | None = None,
+    min_obs: int | None = None,
+    **kwargs: float,
+) -> DenseRiskModel | None:
+    """Dense covariance forecast at day ``t`` from the trailing window of returns.
+
+    Parameters
+    ----------
+    returns : ndarray (T, N)
+    t : int
+        Forecast day (uses rows ``<= t``).
+    method : {"sample", "ledoit_wolf", "poet"}
+    window : int
+        Trailing observations.
+    mask : ndarray of bool (T, N), optional
+        Universe at ``t``.
+    min_obs : int, optional
+        Finite returns a stock needs in the window (default ``window // 2``).
+    **kwargs
+        Passed to the estimator (e.g. ``n_factors`` for POET).
+
+    Returns
+    -------
+    DenseRiskModel or None
+        ``None`` when ``t + 1 < window`` or fewer than 2 stocks qualify.
+    """
+    if method not in ESTIMATORS:
+        raise ValueError(f"trailing_covariance: unknown method {method!r}; choose one of {sorted(ESTIMATORS)}")
+    if t + 1 < window:
+        return None
+    x, assets = _window(returns, t, window, mask, min_obs)
+    if assets.size < 2:
+        return None
+    return DenseRiskModel(ESTIMATORS[method](x, **kwargs), assets)
+
+
+# -------------------------------------------------------- PCA exposures (SRM)
+def pca_exposures(
+    returns: np.ndarray,
+    *,
+    k: int,
+    window: int = 252,
+    refit_every: int = 1,
+    mask: np.ndarray | None = None,
+    min_obs: int | None = None,
+) -> np.ndarray:
+    """Statistical risk model exposures: loadings on the first ``k`` principal components.
+
+    At each refit day ``t_r`` (every ``refit_every`` days from ``window - 1``) the
+    demeaned trailing window ``returns[t_r-window+1 : t_r+1]`` of eligible stocks is
+    decomposed, ``R = U S V'``; the first ``k`` columns of ``V`` are the loadings.
+    Days ``t_r <= t < t_r + refit_every`` reuse them (point in time); stocks that
+    were not eligible at ``t_r`` have NaN exposures until the next refit. Signs are
+    fixed so that each loading vector has a positive dot product with the previous
+    refit's over common stocks (the first one: positive sum). Each day the exposures
+    are z-scored over the stocks in ``mask[t]``.
+
+    Parameters
+    ----------
+    returns : ndarray (T, N)
+    k : int
+        Number of components.
+    window : int
+    refit_every : int
+        1 = daily, 21 = monthly.
+    mask : ndarray of bool (T, N), optional
+        Universe (eligibility at refits, coverage each day).
+    min_obs : int, optional
+        Finite returns needed in the window (default ``window // 2``).
+
+    Returns
+    -------
+    ndarray (T, N, k)
+        NaN before ``window - 1`` and for uncovered stocks.
+    """
+    T, N = returns.shape
+    raw = np.full((T, N, k), np.nan)
+    prev = np.full((N, k), np.nan)
+    for t in tqdm(range(window - 1, T, refit_every), desc="pca_exposures", leave=False, mininterval=5):
+        x, assets = _window(returns, t, window, mask, min_obs)
+        if assets.size < k:
+            continue
+        v = np.linalg.svd(x, full_matrices=False)[2][:k].T  # (n_assets, k)
+        common = np.isfinite(prev[assets, 0])
+        ref = (v[common] * prev[assets][common]).sum(axis=0) if common.any() else v.sum(axis=0)
+        v = v * np.where(ref < 0, -1.0, 1.0)
+        prev = np.full((N, k), np.nan)
+        prev[assets] = v
+        raw[t : t + refit_every, assets] = v
+    if mask is not None:
+        raw[~mask] = np.nan
+    n = np.isfinite(raw).sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.nansum(raw, axis=1, keepdims=True) / n
+        std = np.sqrt(np.nansum((raw - mean) ** 2, axis=1, keepdims=True) / n)
+        return (raw - mean) / std

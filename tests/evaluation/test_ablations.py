@@ -1,0 +1,58 @@
+"""Ablation grid expansion, interval arithmetic and verdicts."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from riskstudy.config import render_profile, validate_params
+from riskstudy.evaluation.ablations import aggregate, expected_stages, mean_ci, verdict
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_grid_expands_to_the_expected_dvc_stages():
+    params = validate_params(render_profile("default", ROOT / "profiles"))
+    dvc = Path(sys.executable).parent / "dvc"
+    out = subprocess.run([str(dvc), "stage", "list", "--name-only"], cwd=ROOT, capture_output=True, text=True, check=True)
+    stages = {s for s in out.stdout.split() if s.startswith("abl_")}
+    committed = validate_params(__import__("yaml").safe_load((ROOT / "params.yaml").read_text()))
+    assert stages == set(expected_stages(committed))
+    a = params.ablations
+    # complete grid: GAT on/off x K x seeds, every lambda x seeds, both objectives x seeds, per market
+    per_market = 2 * len(a.ks) * len(a.seeds) + len(a.lambdas) * len(a.seeds) + 2 * len(a.seeds)
+    assert len(expected_stages(params)) == per_market * len(params.markets)
+
+
+def test_mean_ci_and_ties():
+    ci = mean_ci([1.0, 2.0, 3.0])
+    assert ci["mean"] == 2.0 and ci["lo"] < 2.0 < ci["hi"]
+    half = 4.302652729911275 * 1.0 / np.sqrt(3)  # t_{0.975, 2} * sd / sqrt(n)
+    assert ci["hi"] - 2.0 == pytest.approx(half)
+    a, b = mean_ci([1.0, 1.1, 0.9]), mean_ci([2.0, 2.1, 1.9])
+    assert verdict(b, a) == "win" and verdict(a, b) == "loss"
+    assert verdict(mean_ci([1.0, 2.0, 3.0]), mean_ci([1.5, 2.5, 3.5])) == "tie"
+    assert verdict(a, b, higher_is_better=False) == "win"
+
+
+def test_aggregate_schema():
+    params = validate_params(render_profile("smoke", ROOT / "profiles"))
+    rows = []
+    for k in params.ablations.ks:
+        for g in (True, False):
+            rows.append({"group": "gat", "k": k, "gat": g, "lambda": 0.01, "horizon": 20, "seed": 0, "r2": 0.1,
+                         "gmv_vol": 0.1, "vif": [1.0] * k, "autocorr": 0.9, "autocorr_daily": {}})
+    for lam in params.ablations.lambdas:
+        rows.append({"group": "lambda", "k": 4, "gat": True, "lambda": lam, "horizon": 20, "seed": 0, "r2": 0.1,
+                     "gmv_vol": 0.1, "vif": [2.0, 1.0, 1.0, 1.0], "autocorr": 0.9, "autocorr_daily": {}})
+    for h in (1, 20):
+        rows.append({"group": "task", "k": 4, "gat": True, "lambda": 0.01, "horizon": h, "seed": 0, "r2": 0.1,
+                     "gmv_vol": 0.1, "vif": [1.0] * 4, "autocorr": 0.5 + h / 100, "autocorr_daily": {}})
+    res = aggregate(pd.DataFrame(rows), params)
+    assert set(res["gat"]) == set(params.ablations.ks)
+    assert res["lambda"][0.01]["vif_mean"] == pytest.approx(1.25)
+    assert res["multitask"]["multi"]["autocorr"] == pytest.approx(0.7)
+    assert res["multitask"]["single"]["autocorr"] == pytest.approx(0.51)

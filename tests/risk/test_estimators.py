@@ -1,0 +1,95 @@
+import numpy as np
+import pytest
+
+from riskstudy.risk.estimators import (
+    DenseRiskModel,
+    ledoit_wolf_covariance,
+    pca_exposures,
+    poet_covariance,
+    sample_covariance,
+    trailing_covariance,
+)
+
+
+@pytest.fixture(scope="module")
+def one_factor():
+    """Returns from a one-factor model: r = beta * f + e, T=320, N=40."""
+    rng = np.random.default_rng(0)
+    T, N = 320, 40
+    beta = rng.uniform(0.5, 1.5, N)
+    r = rng.standard_normal((T, 1)) * 0.01 * beta + rng.standard_normal((T, N)) * 0.005
+    return r, beta
+
+
+def test_sample_and_ledoit_wolf(one_factor):
+    r, _ = one_factor
+    x = r[:100]
+    np.testing.assert_allclose(sample_covariance(x), np.cov(x, rowvar=False, bias=True))
+    lw = ledoit_wolf_covariance(x)
+    s = sample_covariance(x)
+    assert np.trace(lw) == pytest.approx(np.trace(s))  # shrinks toward mu*I with the same trace
+    assert np.linalg.eigvalsh(lw).min() > np.linalg.eigvalsh(s).min()
+
+
+def test_poet_structure(one_factor):
+    r, _ = one_factor
+    x = r[:100] - r[:100].mean(axis=0)
+    sigma = poet_covariance(x, n_factors=1, thresh=1e6)  # huge threshold: diagonal residual
+    np.testing.assert_allclose(sigma, sigma.T)
+    np.testing.assert_allclose(np.diag(sigma), np.diag(sample_covariance(x)), rtol=1e-8)
+    u, s, vt = np.linalg.svd(x, full_matrices=False)
+    low = np.outer(vt[0], vt[0]) * s[0] ** 2 / len(x)
+    off = ~np.eye(40, dtype=bool)
+    np.testing.assert_allclose(sigma[off], low[off], rtol=1e-6, atol=1e-12)
+
+
+def test_trailing_covariance_window_and_no_lookahead(one_factor):
+    r, _ = one_factor
+    assert trailing_covariance(r, 50, window=100) is None
+    m = trailing_covariance(r, 150, method="sample", window=100)
+    x = r[51:151]
+    np.testing.assert_allclose(m.cov, np.cov(x, rowvar=False, bias=True))
+    future = r.copy()
+    future[151:] = 0.0
+    np.testing.assert_array_equal(trailing_covariance(future, 150, method="sample", window=100).cov, m.cov)
+    mask = np.ones_like(r, bool)
+    mask[150, :5] = False
+    assert trailing_covariance(r, 150, window=100, mask=mask).assets[0] == 5
+    with pytest.raises(ValueError, match="unknown method"):
+        trailing_covariance(r, 150, method="magic")
+
+
+def test_dense_model_solve_and_gmv(one_factor):
+    r, _ = one_factor
+    cov = sample_covariance(r[:200])
+    m = DenseRiskModel(cov)
+    b = np.arange(40.0)
+    np.testing.assert_allclose(m.solve(b), np.linalg.solve(cov, b), rtol=1e-8)
+    s = np.linalg.solve(cov, np.ones(40))
+    np.testing.assert_allclose(m.gmv_weights(), s / s.sum(), rtol=1e-8)
+    w = np.full(40, 1 / 40)
+    assert m.portfolio_variance(w) == pytest.approx(w @ cov @ w)
+
+
+def test_pca_exposures_recover_factor_and_no_lookahead(one_factor):
+    r, beta = one_factor
+    x = pca_exposures(r, k=2, window=100)
+    assert np.isnan(x[:99]).all() and np.isfinite(x[99:]).all()
+    np.testing.assert_allclose(x[99:].mean(axis=1), 0.0, atol=1e-12)
+    np.testing.assert_allclose(x[99:].std(axis=1), 1.0)
+    assert np.corrcoef(x[-1, :, 0], beta)[0, 1] > 0.95  # sign fixed: positive loading on the market
+    future = r.copy()
+    future[200:] *= -3.0
+    np.testing.assert_array_equal(pca_exposures(future, k=2, window=100)[:200], x[:200])
+
+
+def test_pca_monthly_refit_is_piecewise_constant(one_factor):
+    r, _ = one_factor
+    mask = np.ones_like(r, bool)
+    mask[150:, 0] = False
+    x = pca_exposures(r, k=1, window=100, refit_every=21, mask=mask)
+    np.testing.assert_array_equal(x[99], x[119])  # same refit block, same universe
+    assert not np.array_equal(x[119], x[120])  # next refit
+    assert np.isnan(x[150:, 0]).all()
+    daily = pca_exposures(r, k=1, window=100, mask=mask)
+    np.testing.assert_allclose(x[120], daily[120])

@@ -1,0 +1,88 @@
+"""Config validation: unknown keys and bad values raise errors naming the key; profiles render valid params."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from riskstudy.config import ConfigError, deep_merge, load_params, render_profile, validate_params, write_profile
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def base() -> dict:
+    return render_profile("default", ROOT / "profiles")
+
+
+@pytest.mark.parametrize("name", ["default", "paper", "smoke"])
+def test_profiles_are_valid(name):
+    p = validate_params(render_profile(name, ROOT / "profiles"))
+    assert p.profile == name
+
+
+def test_committed_params_match_a_profile():
+    p = load_params(ROOT / "params.yaml")
+    assert p.profile in ("default", "paper", "smoke")
+
+
+def test_unknown_key_is_named(base):
+    base["drm"]["n_factor"] = 10
+    with pytest.raises(ConfigError, match=r"unknown key 'drm\.n_factor'"):
+        validate_params(base)
+
+
+def test_unknown_section_is_named(base):
+    base["trianing"] = {}
+    with pytest.raises(ConfigError, match="unknown key 'trianing'"):
+        validate_params(base)
+
+
+@pytest.mark.parametrize(
+    "path, value, key",
+    [
+        (("drm", "n_factors"), 9, "drm.n_factors"),
+        (("drm", "lr"), -1.0, "drm.lr"),
+        (("drm", "attn_dropout"), 1.5, "drm.attn_dropout"),
+        (("data", "us", "top_n"), 0, "data.us.top_n"),
+        (("data", "us", "on_error"), "ignore", "data.us.on_error"),
+        (("ablations", "ks"), [10, 11], "ablations.ks"),
+        (("features", "lags"), [10, 10], "features.lags"),
+    ],
+)
+def test_bad_value_is_named(base, path, value, key):
+    d = base
+    for p in path[:-1]:
+        d = d[p]
+    d[path[-1]] = value
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        validate_params(base)
+
+
+@pytest.mark.parametrize(
+    "change, msg",
+    [
+        ({"valid_start": "2014-06-01"}, "overlap"),
+        ({"test_start": "2016-06-01"}, "overlap"),
+        ({"train_start": "2015-06-01"}, "empty window"),
+        ({"test_end": "2016-12-31"}, "empty window"),
+    ],
+)
+def test_overlapping_or_empty_windows_raise(base, change, msg):
+    base["split"].update(change)
+    with pytest.raises(ConfigError, match=msg):
+        validate_params(base)
+
+
+def test_default_profile_needs_three_seeds(base):
+    base["ablations"]["seeds"] = [0, 1]
+    with pytest.raises(ConfigError, match="ablations.seeds needs at least 3 seeds"):
+        validate_params(base)
+
+
+def test_deep_merge_and_write_profile(tmp_path):
+    assert deep_merge({"a": {"b": 1, "c": 2}}, {"a": {"c": 3}}) == {"a": {"b": 1, "c": 3}}
+    out = write_profile("smoke", tmp_path / "params.yaml", ROOT / "profiles")
+    raw = yaml.safe_load(out.read_text())
+    assert raw["profile"] == "smoke" and raw["drm"]["max_epochs"] == 1
+    assert load_params(out).data.us.top_n == 30
