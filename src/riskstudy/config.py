@@ -135,6 +135,7 @@ class DRMParams(_Strict):
     gat_chunk_days: int = Field(8, gt=0)
     max_stocks: int | None = Field(None, gt=0)
     train_start: date | None = None
+    valid_max_days: int | None = Field(None, gt=0)
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
     k_double: int = Field(20, gt=0)
     device: str = "auto"
@@ -177,6 +178,8 @@ class AblationsConfig(_Strict):
     train_days_per_epoch: int | None = Field(None, gt=0)
     max_stocks: int | None = Field(None, gt=0)
     train_start: date | None = None
+    valid_max_days: int | None = Field(None, gt=0)
+    history_days: int | None = Field(None, gt=0)
 
     @field_validator("ks")
     @classmethod

@@ -119,4 +119,15 @@ def build_summary(*, markets: list[str], profile: str, reports_dir: str | Path =
                     f"[notebook](notebooks/30_ablations_{mk}.html)", ""]
             if (rd / "figures" / f"30_ablations_{mk}_vif.png").exists():
                 out += [f"![VIF by lambda](figures/30_ablations_{mk}_vif.png)", ""]
+    out.append(planted_section(rd))
     return "\n".join(out) + "\n"
+
+
+def planted_section(reports_dir: str | Path = "reports") -> str:
+    """The planted-factor check as a markdown section (empty if not run)."""
+    f = Path(reports_dir) / "metrics" / "planted.json"
+    if not f.exists():
+        return ""
+    return "\n".join(["## Planted-factor check (synthetic market with known covariance)", "",
+                      _table_from_metrics(read_metrics(f), floatfmt=".4f", index_name="model"), "",
+                      "[notebook](notebooks/22_planted_factor_check.html)", ""])

@@ -37,6 +37,9 @@ def test_rank_autocorrelation():
     rng = np.random.default_rng(2)
     const = np.repeat(rng.standard_normal((1, 30, 2)), 5, axis=0)
     np.testing.assert_allclose(rank_autocorrelation(const), 1.0)
+    daily = rank_autocorrelation(const, daily=True)
+    assert daily.shape == (5, 2) and np.isnan(daily[0]).all()
+    np.testing.assert_allclose(daily[1:], 1.0)
     flip = const * np.array([1, -1, 1, -1, 1])[:, None, None]
     np.testing.assert_allclose(rank_autocorrelation(flip), -1.0)
     mask = np.ones((5, 30), bool)
@@ -55,7 +58,8 @@ def test_information_coefficient_aligns_with_next_day():
     ic = information_coefficient(perfect, r)
     assert np.isnan(ic[-1])
     np.testing.assert_allclose(ic[:-1], 1.0)
-    assert (information_coefficient(np.exp(perfect), r, rank=False)[:-1] < 0.99).all()  # Pearson: not monotone-invariant
+    # Pearson is not invariant to monotone transforms, Spearman is
+    assert (information_coefficient(np.exp(perfect), r, rank=False)[:-1] < 0.99).all()
     same_day = information_coefficient(r, r)  # contemporaneous score: no predictive power
     assert abs(np.nanmean(same_day)) < 0.05
     s = ic_summary(ic)

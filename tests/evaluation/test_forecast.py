@@ -44,7 +44,9 @@ def test_forecast_panel_matches_direct_computation():
     returns = rng.standard_normal((T, N)) * 0.01
     returns[3, 0] = np.nan
     X = rng.standard_normal((N, 2))
-    models = {t: FactorRiskModel(X[1:], np.eye(2) * 1e-4 * (t + 1), np.full(N - 1, 1e-4), np.arange(1, N)) for t in range(T)}
+    models = {
+        t: FactorRiskModel(X[1:], np.eye(2) * 1e-4 * (t + 1), np.full(N - 1, 1e-4), np.arange(1, N)) for t in range(T)
+    }
     panel = forecast_panel(lambda t: models.get(t) if t != 1 else None, returns, range(4), n_random=5, seed=0)
     assert panel.names[:2] == ["gmv", "random_0"] and panel.realised.shape == (4, 6)
     assert np.isnan(panel.realised[1]).all()

@@ -36,4 +36,5 @@ def test_turnover_from_weights_or_given():
     w = np.array([[0.5, 0.5], [1.0, 0.0], [1.0, 0.0]])
     m = portfolio_metrics(np.zeros(3) + 0.01, w)
     assert m["turnover"] == pytest.approx((0.5 + 0.0) / 2)
-    assert portfolio_metrics(np.zeros(3) + 0.01, w, turnover=np.array([0.0, 0.3, 0.0]))["turnover"] == pytest.approx(0.1)
+    given = portfolio_metrics(np.zeros(3) + 0.01, w, turnover=np.array([0.0, 0.3, 0.0]))
+    assert given["turnover"] == pytest.approx(0.1)

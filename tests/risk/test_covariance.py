@@ -4,7 +4,7 @@ import pytest
 from riskstudy.risk.covariance import (
     FactorRiskModel,
     build_risk_models,
-    eigen_adjust,
+    eigenfactor_adjustment,
     ewma,
     ewma_covariance,
     ewma_weights,
@@ -100,8 +100,8 @@ def test_eigen_adjust_is_seeded_psd_and_inflates_small_eigenvalues():
     rng = np.random.default_rng(5)
     A = rng.standard_normal((8, 8))
     cov = (A @ A.T)[None] * 1e-4
-    out = eigen_adjust(cov, n_sims=200, horizon=40, seed=1)
-    np.testing.assert_array_equal(out, eigen_adjust(cov, n_sims=200, horizon=40, seed=1))
+    out = eigenfactor_adjustment(cov, n_sims=200, horizon=40, seed=1)
+    np.testing.assert_array_equal(out, eigenfactor_adjustment(cov, n_sims=200, horizon=40, seed=1))
     e0, e1 = np.linalg.eigvalsh(cov[0]), np.linalg.eigvalsh(out[0])
     assert e1.min() > e0.min() and e1.min() > 0
     np.testing.assert_allclose(out[0], out[0].T)

@@ -138,4 +138,6 @@ def test_too_few_stocks_and_empty_sector_give_nan():
 
 def test_shape_mismatch_raises():
     with pytest.raises(ValueError, match="must all be"):
-        cross_sectional_regression(np.zeros((3, 4)), np.zeros((3, 5, 1)), weights=np.ones((3, 4)), mask=np.ones((3, 4), bool))
+        cross_sectional_regression(
+            np.zeros((3, 4)), np.zeros((3, 5, 1)), weights=np.ones((3, 4)), mask=np.ones((3, 4), bool)
+        )

@@ -43,6 +43,7 @@ import logging
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +57,9 @@ def empty_log() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype="datetime64[ns]" if c == "date" else object) for c in LOG_COLUMNS})
 
 
-def make_log(instrument, date, rule: str, action: str, detail, *, level: int = logging.INFO) -> pd.DataFrame:
+def make_log(
+    instrument: ArrayLike, date: ArrayLike, rule: str, action: str, detail: ArrayLike, *, level: int = logging.INFO
+) -> pd.DataFrame:
     """Log rows for one rule (array-likes or scalars) and emit each at ``level``."""
     log = pd.DataFrame(
         {"instrument": instrument, "date": pd.to_datetime(date), "rule": rule, "action": action, "detail": detail},
@@ -157,7 +160,10 @@ def remove_spikes(
             for j in range(k):
                 spike |= _shift(ok.astype(float), g, j) > 0
     rows = frame[spike]
-    detail = [f"adjusted close {p:.6g} ({r:+.1%} on the previous row), reversed" for p, r in zip(rows["adjusted_close"], np.expm1(d[spike]))]
+    detail = [
+        f"adjusted close {p:.6g} ({r:+.1%} on the previous row), reversed"
+        for p, r in zip(rows["adjusted_close"], np.expm1(d[spike]))
+    ]
     log = make_log(rows["instrument"].to_numpy(), rows["date"].to_numpy(), "spike", "dropped", detail)
     return frame[~spike].reset_index(drop=True), log
 
@@ -191,34 +197,32 @@ def repair_split_adjustments(
     lc = np.log(close) - _shift(np.log(close), g, 1)
     s = np.asarray(ratios)
     with np.errstate(invalid="ignore", divide="ignore"):
-        dist = np.abs(np.exp(la)[:, None] / s[None, :] - 1.0)
-        nearest = s[np.nanargmin(np.where(np.isnan(dist), np.inf, dist), axis=1)]
-        near = np.nanmin(np.where(np.isnan(dist), np.inf, dist), axis=1) <= tolerance
+        dist = np.nan_to_num(np.abs(np.exp(la)[:, None] / s[None, :] - 1.0), nan=np.inf)  # (R, len(ratios))
         driven = (la != 0) & (lc / la < 0.5)
+    nearest = s[dist.argmin(axis=1)]
+    near = dist.min(axis=1) <= tolerance
     fix = near & driven
     keep = driven & ~near & (np.abs(la) > np.log1p(threshold))
 
     out = frame.copy()
     factor = np.where(fix, nearest, 1.0)
     out["adjusted_close"] = adj * future_product(factor, g)
-    sc = frame["split_coefficient"].to_numpy(copy=True)
+    sc = frame["split_coefficient"].to_numpy()
     reset = fix & (sc != 1.0)
     out.loc[reset, "split_coefficient"] = 1.0
 
+    instrument, date = frame["instrument"].to_numpy(), frame["date"].to_numpy()
     detail = [
         f"adjusted x{np.exp(a):.4f} vs raw x{np.exp(c):.4f}: history rescaled by {f:.4g}"
         + (f", split_coefficient {v:g} reset to 1" if r else "")
         for a, c, f, v, r in zip(la[fix], lc[fix], factor[fix], sc[fix], reset[fix])
     ]
-    fixed_log = make_log(frame["instrument"].to_numpy()[fix], frame["date"].to_numpy()[fix], "bad_split", "repaired", detail)
+    fixed_log = make_log(instrument[fix], date[fix], "bad_split", "repaired", detail)
     kept_detail = [
         f"adjusted x{np.exp(a):.4f} vs raw x{np.exp(c):.4f}: no split ratio within {tolerance:.0%}"
         for a, c in zip(la[keep], lc[keep])
     ]
-    kept_log = make_log(
-        frame["instrument"].to_numpy()[keep], frame["date"].to_numpy()[keep], "bad_split", "kept", kept_detail,
-        level=logging.WARNING,
-    )
+    kept_log = make_log(instrument[keep], date[keep], "bad_split", "kept", kept_detail, level=logging.WARNING)
     return out, concat_logs([fixed_log, kept_log])
 
 

@@ -45,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     us = sub.add_parser("us", help="S&P 500 daily bars via yfinance")
     cn = sub.add_parser("cn", help="qlib CN daily data")
     for p in (us, cn):
-        p.add_argument("--raw-dir", type=Path, default=None, help=f"raw-data folder (default ${RAW_DIR_ENV} or data/raw)")
+        p.add_argument("--raw-dir", type=Path, default=None,
+                       help=f"raw-data folder (default: ${RAW_DIR_ENV}, else data/raw)")
     us.add_argument("--tickers", nargs="+", default=None)
     us.add_argument("--start", default="1999-11-01")
     us.add_argument("--end", default="2021-04-21")
@@ -55,8 +56,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.market == "us":
             constituents = read_constituents(raw)
-            tickers = args.tickers or (list(constituents["Symbol"]) if constituents is not None else list(DEFAULT_TICKERS))
-            if args.tickers is None and constituents is None:
+            tickers = args.tickers
+            if tickers is None and constituents is not None:
+                tickers = list(constituents["Symbol"])
+            elif tickers is None:
+                tickers = list(DEFAULT_TICKERS)
                 logging.warning("no %s: downloading the default tickers %s", raw / CONSTITUENTS, tickers)
             files = download_us(tickers, start=args.start, end=args.end, out_dir=raw / DAILY_DIR)
             print(f"wrote {len(files)} file(s) to {raw / DAILY_DIR}")

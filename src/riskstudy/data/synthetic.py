@@ -38,8 +38,8 @@ raises the sector correlation in stress. Specific returns are heteroskedastic,
 .. math:: \\varepsilon_{t,i} \\sim N(0, d_{t,i}),\\quad
           \\log \\sqrt{d_{t,i}} = \\log\\bar d - 0.2\\, c_{t-1,i,0} + h_{t,i},
 
-with ``h`` a stationary AR(1) log-volatility (smaller stocks are more
-volatile). Returns are :math:`r_t = B_t f_t + \\varepsilon_t`, hence
+with ``h`` a stationary AR(1) log-volatility, set (like ``s_t``) at the close
+of ``t-1``; smaller stocks are more volatile. Returns are :math:`r_t = B_t f_t + \\varepsilon_t`, hence
 :math:`\\mathrm{Cov}(r_t \\mid \\mathcal F_{t-1}) = B_t \\Sigma_t B_t^\\top + \\mathrm{diag}(d_t)`.
 """
 

@@ -18,6 +18,9 @@ Adjustment (after cleaning, per instrument, ``c`` raw close, ``A`` adjusted clos
   only. ``v * c / A`` would also scale volume by the dividend factor, which
   does not change the number of shares traded;
 * ``dollar_volume[t] = c[t] * v[t]`` (raw, invariant to splits).
+
+The offline file list is the S&P 500 of April 2021, so the data carry
+survivorship bias; the point-in-time universe limits but cannot remove it.
 """
 
 from __future__ import annotations
@@ -251,7 +254,8 @@ def load_us_panel(
     :func:`~riskstudy.data.universe.select_universe` -> rows ``start..end``.
     History before ``start`` only warms up the universe window; returns are
     recomputed from the cleaned close (first row NaN). Columns keep every
-    instrument that is a member on some day of ``start..end``.
+    instrument that is a member on some day of ``start..end``; the cleaning log
+    covers every file read (all its tickers and dates).
 
     Parameters
     ----------

@@ -52,7 +52,7 @@ def run_ablation(params: Params, *, market: str, k: int, gat: bool, lam: float, 
     md = restrict_universe(load_market(params, market), params, a.max_stocks)
     panel = md.panel
     ds = build_dataset(md, params)
-    days = split_days(ds, params, train_start=a.train_start)
+    days = split_days(ds, params, train_start=a.train_start, valid_max_days=a.valid_max_days, history_days=a.history_days)
     cfg = model_config(
         params, n_factors=k, seed=seed, gat=gat, lambda_=lam, horizon=horizon,
         max_epochs=a.max_epochs, train_days_per_epoch=a.train_days_per_epoch,
@@ -61,7 +61,7 @@ def run_ablation(params: Params, *, market: str, k: int, gat: bool, lam: float, 
     run = train_and_predict(ds, days, cfg)
     expo = full_exposures(run, panel.shape[0]).astype(float)
     s = params.split
-    window = EvalWindow.from_dates(panel, history_start=s.valid_start, test_start=s.test_start, test_end=s.test_end)
+    window = EvalWindow.from_dates(panel, history_start=panel.dates[days.predict[0]], test_start=s.test_start, test_end=s.test_end)
     names = [f"drm_{i + 1}" for i in range(k)]
     ev = evaluate_factor_model(f"K={k}", panel, expo, window, factor_names=names, risk=params.risk, long_only=False)
     rows = window.rows.start + window.test

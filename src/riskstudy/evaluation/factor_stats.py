@@ -90,7 +90,7 @@ def vif(exposures: np.ndarray, *, mask: np.ndarray | None = None, weights: np.nd
     try:
         out[good] = np.einsum("tkk->tk", np.linalg.inv(corr))
     except np.linalg.LinAlgError:
-        for i, c in zip(np.flatnonzero(good), corr):
+        for i, c in zip(np.flatnonzero(good), corr, strict=True):
             try:
                 out[i] = np.diag(np.linalg.inv(c))
             except np.linalg.LinAlgError:
@@ -98,7 +98,7 @@ def vif(exposures: np.ndarray, *, mask: np.ndarray | None = None, weights: np.nd
     return out.mean(axis=0)
 
 
-def rank_autocorrelation(exposures: np.ndarray, *, mask: np.ndarray | None = None) -> np.ndarray:
+def rank_autocorrelation(exposures: np.ndarray, *, mask: np.ndarray | None = None, daily: bool = False) -> np.ndarray:
     """Lag-1 Spearman autocorrelation of exposures, per day then averaged.
 
     For every day ``t >= 1`` and factor ``k``: the Spearman correlation of
@@ -108,18 +108,23 @@ def rank_autocorrelation(exposures: np.ndarray, *, mask: np.ndarray | None = Non
     ----------
     exposures : ndarray (T, N, K)
     mask : ndarray of bool (T, N), optional
+    daily : bool
+        Return the daily correlations instead of their mean.
 
     Returns
     -------
-    ndarray (K,)
-        Mean over days of the daily rank correlations (days with < 3 common stocks skipped).
+    ndarray
+        ``(K,)`` mean over days of the daily rank correlations, or with ``daily`` the
+        ``(T, K)`` daily values (row 0 and days with < 3 common stocks are NaN).
     """
     x = exposures if mask is None else np.where(mask[..., None], exposures, np.nan)
     both = np.isfinite(x[1:]) & np.isfinite(x[:-1])
     cur = rankdata(np.where(both, x[1:], np.nan), axis=1, nan_policy="omit")
     prev = rankdata(np.where(both, x[:-1], np.nan), axis=1, nan_policy="omit")
-    rho = _rowcorr(cur, prev, axis=1)  # (T-1, K)
-    rho[both.sum(axis=1) < 3] = np.nan
+    rho = np.full(exposures.shape[::2], np.nan)
+    rho[1:] = np.where(both.sum(axis=1) >= 3, _rowcorr(cur, prev, axis=1), np.nan)
+    if daily:
+        return rho
     n = np.isfinite(rho).sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.nansum(rho, axis=0) / n

@@ -168,6 +168,21 @@ def _portfolio_runs(
     return g, gl, forecast, turnover
 
 
+def risk_model_series(
+    panel: Panel, exposures: np.ndarray, window: EvalWindow, *, factor_names: list[str], risk: RiskConfig, use_sectors: bool = True
+) -> tuple[CrossSectionResult, RiskModelSeries]:
+    """Steps 1-2 of the pipeline: the regression and the daily factor-form risk models over the window rows."""
+    cs, design, _ = regress(panel, exposures, window, names=factor_names, use_sectors=use_sectors)
+    series = build_risk_models(
+        cs, design, mask=panel.member[window.rows],
+        corr_half_life=risk.corr_half_life, vol_half_life=risk.vol_half_life, vra_half_life=risk.vra_half_life,
+        newey_west_lags=risk.newey_west_lags, eigen_adjust_sims=100 if risk.eigen_adjust else 0,
+        specific_half_life=risk.specific_half_life, specific_shrinkage=risk.specific_shrinkage,
+        min_history=risk.min_history, seed=risk.seed,
+    )
+    return cs, series
+
+
 def evaluate_factor_model(
     name: str,
     panel: Panel,
@@ -184,15 +199,8 @@ def evaluate_factor_model(
     ``long_only=False`` skips the CVXPY GMV+ backtest (its returns are then NaN).
     """
     log.info("evaluating %s (%d factors)", name, exposures.shape[-1])
-    cs, design, sectors = regress(panel, exposures, window, names=factor_names, use_sectors=use_sectors)
+    cs, series = risk_model_series(panel, exposures, window, factor_names=factor_names, risk=risk, use_sectors=use_sectors)
     r = window.rows
-    series: RiskModelSeries = build_risk_models(
-        cs, design, mask=panel.member[r],
-        corr_half_life=risk.corr_half_life, vol_half_life=risk.vol_half_life, vra_half_life=risk.vra_half_life,
-        newey_west_lags=risk.newey_west_lags, eigen_adjust_sims=100 if risk.eigen_adjust else 0,
-        specific_half_life=risk.specific_half_life, specific_shrinkage=risk.specific_shrinkage,
-        min_history=risk.min_history, seed=risk.seed,
-    )
     solver = GMVLongOnly(long_only=True)
     g, gl, fc, to = _portfolio_runs(
         window, panel["ret"][r], series.model, gmv_long_every=risk.gmv_long_every, long_solver=solver.solve if long_only else None,

@@ -15,20 +15,27 @@ A GRU head is a 2-layer GRU (hidden 32), attention pooling over its ``L`` hidden
 (score :math:`v^\top \tanh(U h_\tau + b)`, softmax over time, weighted sum) concatenated with
 the last hidden state, then a linear map to ``K / 2`` factors. ``gat=False`` (the
 "disable GAT" ablation) replaces the GAT branch by a second, independently initialised GRU head
-on raw ``x``, so ``K`` is unchanged. LeakyReLU uses PyTorch's default slope 0.01.
+on raw ``x``, so ``K`` is unchanged. LeakyReLU uses PyTorch's default slope 0.01 (``NEG_SLOPE``).
 
-The concatenated factors are normalised per day (:func:`normalize_exposures`) and then smoothed
-across consecutive days (:func:`smooth_exposures`); the smoothed exposures feed the loss.
+The concatenated factors are normalised per day (:func:`normalize_exposures`) and *then*
+smoothed across consecutive days (:func:`smooth_exposures`); the smoothed exposures feed the
+loss and are what :func:`~riskstudy.models.train.predict_exposures` returns. Normalising first
+makes the smoothing average like-scaled cross-sections (raw network outputs have arbitrary,
+drifting scale); the smoothed exposures are convex combinations of normalised ones, so their
+cross-sectional scale stays close to, but not exactly, 1.
 
-GAT memory trade-off
---------------------
-:math:`e_{ij} = s_i + s'_j` is a rank-1 sum, so the logits of all days and steps are one
-broadcast ``(B, L, M, M)`` tensor; autograd keeps about three such float tensors per chunk
-(~13 bytes per entry), i.e. ~1.5 GB for ``B = 64, L = 20, M = 300``. The layer therefore runs
-over chunks of ``gat_chunk_days`` days under activation checkpointing when gradients are
-needed: only one chunk's ``M x M`` tensors are alive at a time, at the price of recomputing the
-(cheap, elementwise) attention forward during backward. Checkpointing preserves the RNG state,
-so the recomputed dropout masks match.
+GAT memory/speed trade-off
+--------------------------
+:math:`e_{ij} = s_i + s'_j` is a rank-1 sum, so the logits of a (day, step) graph are one
+broadcast ``M x M`` tensor. Plain autograd over ``B = 64, L = 20, M = 300`` would keep about
+three float ``(B, L, M, M)`` tensors (~1.4 GB) and spend most of the step streaming them through
+memory. Instead the attention is a custom autograd function (:class:`_Attention`) that runs
+over chunks of ``gat_chunk_days`` days, keeps no float ``M x M`` tensor for backward (only the
+dropout's random bytes, 1 byte per weight: ~115 MB for the batch above), recomputes the
+logits in backward (one extra cheap elementwise pass) and does all ``M x M`` work in place on
+a few cache-sized buffers. Peak ``M x M`` memory is ~4 float buffers of one chunk
+(``4 * gat_chunk_days * L * M^2 * 4`` bytes, ~29 MB at the defaults). Gradients equal the
+dense reference to float64 round-off (tested).
 """
 
 from __future__ import annotations
@@ -39,7 +46,9 @@ from dataclasses import asdict, dataclass, fields
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.checkpoint import checkpoint
+
+#: Negative slope of every LeakyReLU (PyTorch's default).
+NEG_SLOPE = 0.01
 
 
 @dataclass(frozen=True)
@@ -57,7 +66,8 @@ class DRMConfig:
     gat : bool
         Use the GAT branch; ``False`` replaces it by a second plain GRU branch.
     attn_dropout : float
-        Dropout on attention weights (training only), in [0, 1).
+        Dropout on attention weights (training only), in [0, 1); applied with probability
+        ``round(256 p) / 256`` (8 random bits per weight; exact for the paper's 0.5).
     rho : float
         Exposure smoothing :math:`\\hat F_t = \\rho \\hat F_{t-1} + (1-\\rho) F_t`, in [0, 1).
     lambda_ : float
@@ -95,7 +105,7 @@ class DRMConfig:
     max_epochs: int = 100
     patience: int = 20
     train_days_per_epoch: int | None = None
-    gat_chunk_days: int = 8
+    gat_chunk_days: int = 1
     seed: int = 0
     device: str = "auto"
 
@@ -141,10 +151,73 @@ class DRMConfig:
         return cls(**values)
 
     def resolved_device(self) -> torch.device:
-        """``device`` with ``"auto"`` resolved to CUDA when available, else CPU."""
+        """``device`` with ``"auto"`` resolved to CUDA when available, else CPU; an unavailable CUDA raises."""
         if self.device == "auto":
             return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        return torch.device(self.device)
+        device = torch.device(self.device)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"DRMConfig.device={self.device!r} but CUDA is not available (use 'auto' or 'cpu')")
+        return device
+
+
+def _dropout_bytes(shape: torch.Size, *, seed: int, device: torch.device) -> torch.Tensor:
+    """Uniform random bytes of ``shape`` (eight per 64-bit draw), reproducible from ``seed``."""
+    gen = torch.Generator(device=device).manual_seed(seed)
+    n = math.prod(shape)
+    words = torch.empty((n + 7) // 8, dtype=torch.int64, device=device).random_(-(2**63), 2**63 - 1, generator=gen)
+    return words.view(torch.uint8)[:n].view(shape)
+
+
+def _keep_mask(random_bytes: torch.Tensor, *, p: float, dtype: torch.dtype) -> torch.Tensor:
+    """Float 0/1 keep mask: keep where the byte is >= ``256 p`` (drop probability ``round(256 p) / 256``)."""
+    out = torch.empty(random_bytes.shape, dtype=dtype, device=random_bytes.device)
+    return torch.ge(random_bytes, round(p * 256), out=out)
+
+
+class _Attention(torch.autograd.Function):
+    r"""Masked additive attention without saved float ``M x M`` tensors.
+
+    Forward: :math:`\tilde h_i = \sum_j A_{ij} z_j` with
+    :math:`A_{ij} = D_{ij} e_{ij} / ((1-p) S_i)`, :math:`e_{ij} = \exp(\mathrm{LeakyReLU}(s_i + t_j) - m_i)`,
+    :math:`S_i = \sum_j e_{ij}` and the row max :math:`m_i = \mathrm{LeakyReLU}(s_i + \max_j t_j)`
+    (LeakyReLU is monotone, so no ``M x M`` max pass). Backward recomputes :math:`e` and uses
+    :math:`\partial L/\partial \ell_{ij} = e_{ij} r_i (D_{ij} G_{ij} - (1-p) c_i)` with
+    :math:`G_{ij} = g_i^\top z_j`, :math:`c_i = g_i^\top \tilde h_i`, :math:`r_i = 1/((1-p)S_i)`:
+    the softmax Jacobian's row term collapses to :math:`c_i` because
+    :math:`\sum_k A_{ik} G_{ik} = g_i^\top \tilde h_i`. All ``M x M`` work is in-place float
+    arithmetic on a few cache-sized buffers per call; only the dropout's random bytes (1 byte
+    per weight) are kept for backward.
+    """
+
+    @staticmethod
+    def forward(ctx, s: torch.Tensor, t: torch.Tensor, z: torch.Tensor, p: float, seed: int) -> torch.Tensor:
+        m = F.leaky_relu(s + t.amax(-1, keepdim=True), NEG_SLOPE)
+        e = F.leaky_relu_(s.unsqueeze(-1) + t.unsqueeze(-2), NEG_SLOPE).sub_(m.unsqueeze(-1)).exp_()  # (b, M, M)
+        r = 1.0 / ((1.0 - p) * e.sum(-1))  # (b, M)
+        random_bytes = _dropout_bytes(e.shape, seed=seed, device=e.device) if p > 0 else None
+        if random_bytes is not None:
+            e.mul_(_keep_mask(random_bytes, p=p, dtype=e.dtype))
+        out = (e @ z) * r.unsqueeze(-1)
+        ctx.save_for_backward(s, t, z, m, r, out, random_bytes)
+        ctx.p = p
+        return out
+
+    @staticmethod
+    def backward(ctx, g: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        s, t, z, m, r, out, random_bytes = ctx.saved_tensors
+        p = ctx.p
+        u = s.unsqueeze(-1) + t.unsqueeze(-2)
+        e = F.leaky_relu(u, NEG_SLOPE).sub_(m.unsqueeze(-1)).exp_()
+        slope = u.sign_().mul_((1 - NEG_SLOPE) / 2).add_((1 + NEG_SLOPE) / 2)  # LeakyReLU'(u)
+        grad = g @ z.transpose(-1, -2)  # G_ij = g_i . z_j
+        keep = _keep_mask(random_bytes, p=p, dtype=e.dtype) if random_bytes is not None else None
+        if keep is not None:
+            grad.mul_(keep)
+        grad.sub_((1.0 - p) * (g * out).sum(-1, keepdim=True)).mul_(e).mul_(r.unsqueeze(-1)).mul_(slope)
+        if keep is not None:
+            e.mul_(keep)
+        dz = e.transpose(-1, -2) @ (g * r.unsqueeze(-1))
+        return grad.sum(-1), grad.sum(-2), dz, None, None
 
 
 class StockGAT(nn.Module):
@@ -155,28 +228,18 @@ class StockGAT(nn.Module):
     n_features : int
         P.
     dropout : float
-        Attention-weight dropout (training only).
+        Attention-weight dropout (training only); the mask uses 8 random bits per weight, so
+        the effective probability is ``round(256 p) / 256`` (exact for 0.5).
     chunk_days : int
-        Days per chunk (checkpointed when gradients are required).
+        Days per call of the attention kernel (bounds the ``M x M`` buffers).
     """
 
     def __init__(self, *, n_features: int, dropout: float, chunk_days: int) -> None:
         super().__init__()
         self.W = nn.Parameter(torch.eye(n_features))
         self.a = nn.Parameter(torch.randn(2, n_features))
-        self.dropout = dropout
+        self.dropout = round(dropout * 256) / 256
         self.chunk_days = chunk_days
-
-    def _attend(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        z = (x @ self.W.T).transpose(1, 2)  # (b, L, M, P)
-        # LeakyReLU is positively homogeneous: scale s, s' by 1/sqrt(2P) before the broadcast add.
-        s = z @ (self.a / math.sqrt(2 * z.shape[-1])).T  # (b, L, M, 2)
-        # Non-members get a huge negative target score: exp(.) underflows to exactly 0.
-        t = s[..., 1].masked_fill(~mask.unsqueeze(1), -1e30)
-        logits = F.leaky_relu(s[..., 0].unsqueeze(-1) + t.unsqueeze(-2))  # (b, L, M, M)
-        alpha = F.dropout(torch.softmax(logits, dim=-1), p=self.dropout, training=self.training)
-        h = F.leaky_relu(alpha @ z)  # (b, L, M, P)
-        return h.transpose(1, 2)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Attention aggregate per day and step.
@@ -193,13 +256,21 @@ class StockGAT(nn.Module):
         torch.Tensor, shape (B, M, L, P)
             :math:`h_i = \\mathrm{LeakyReLU}(\\sum_j \\alpha_{ij} W x_j)` per day and step.
         """
+        if x.shape[1] == 0:
+            return torch.zeros_like(x)
+        B, M, L, P = x.shape
+        z = (x @ self.W.T).transpose(1, 2).reshape(B * L, M, P)  # one graph per (day, step)
+        # LeakyReLU is positively homogeneous: scale the scores by 1/sqrt(2P) before the broadcast add.
+        st = z @ (self.a / math.sqrt(2 * P)).T  # (B*L, M, 2)
+        # Non-members get a huge negative target score: exp(.) underflows to exactly 0.
+        t = st[..., 1].masked_fill(~mask.repeat_interleave(L, dim=0), -1e30)
+        p = self.dropout if self.training else 0.0
         out = []
-        for x_c, m_c in zip(x.split(self.chunk_days), mask.split(self.chunk_days), strict=True):
-            if torch.is_grad_enabled():
-                out.append(checkpoint(self._attend, x_c, m_c, use_reentrant=False))
-            else:
-                out.append(self._attend(x_c, m_c))
-        return torch.cat(out)
+        n = self.chunk_days * L
+        for s_c, t_c, z_c in zip(st[..., 0].split(n), t.split(n), z.split(n), strict=True):
+            seed = int(torch.randint(0, 2**62, ())) if p > 0 else 0
+            out.append(_Attention.apply(s_c, t_c, z_c, p, seed))
+        return F.leaky_relu(torch.cat(out), NEG_SLOPE).view(B, L, M, P).transpose(1, 2)
 
 
 class GRUHead(nn.Module):
@@ -214,7 +285,8 @@ class GRUHead(nn.Module):
     def __init__(self, *, n_features: int, hidden_size: int, num_layers: int, n_out: int) -> None:
         super().__init__()
         self.gru = nn.GRU(n_features, hidden_size, num_layers=num_layers, batch_first=True)
-        self.score = nn.Sequential(nn.Linear(hidden_size, hidden_size), nn.Tanh(), nn.Linear(hidden_size, 1, bias=False))
+        self.score = nn.Sequential(nn.Linear(hidden_size, hidden_size), nn.Tanh(),
+                                   nn.Linear(hidden_size, 1, bias=False))
         self.out = nn.Linear(2 * hidden_size, n_out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -56,15 +56,27 @@ def build_dataset(md: MarketData, params: Params) -> DRMDataset:
     )
 
 
-def split_days(ds: DRMDataset, params: Params, *, train_start=None) -> SplitDays:
-    """Train/valid rows (with at least one valid stock, purged by the label horizon) and prediction rows."""
+def split_days(
+    ds: DRMDataset, params: Params, *, train_start=None, valid_max_days: int | None = None, history_days: int | None = None
+) -> SplitDays:
+    """Train/valid rows (with at least one valid stock, purged by the label horizon) and prediction rows.
+
+    ``valid_max_days`` keeps only the last days of the validation window for early stopping;
+    exposures are predicted from the validation start (the risk model's burn-in) or, with
+    ``history_days``, from that many rows before the test start.
+    """
     s = params.split
     dates = ds.panel.dates
     h = params.features.horizon
     lo = max(pd.Timestamp(train_start or s.train_start), pd.Timestamp(s.train_start))
     train = split_rows(dates, lo, s.train_end, valid=ds.valid_, purge=h)
     valid = split_rows(dates, s.valid_start, s.valid_end, valid=ds.valid_, purge=h)
+    if valid_max_days is not None:
+        valid = valid[-valid_max_days:]
     predict = split_rows(dates, s.valid_start, dates[-1], valid=ds.valid_)
+    if history_days is not None:
+        first_test = int(dates.searchsorted(pd.Timestamp(s.test_start)))
+        predict = predict[predict >= first_test - history_days]
     if len(train) == 0 or len(valid) == 0:
         raise ValueError(f"empty training ({len(train)}) or validation ({len(valid)}) window: check split.* and drm.train_start")
     return SplitDays(train, valid, predict)

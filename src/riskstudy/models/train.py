@@ -13,10 +13,10 @@ Smoothing state
 ``(N_panel, K)``, plus a validity mask and the last processed panel row. A stock uses its
 previous value only if it was a member on the previous processed day and that day is the
 directly preceding panel row; otherwise it starts from its own exposure. The carry is reset at
-the start of every training epoch (and is therefore cold after a gap between sampled blocks);
-validation continues from the training carry when the validation days directly follow the
-training days; :func:`predict_exposures` starts cold, so predict over the full history and
-slice.
+the start of every training epoch and goes cold after any gap (e.g. between the blocks sampled
+by ``train_days_per_epoch``); validation continues from the training carry when the validation
+days directly follow the training days; :func:`predict_exposures` starts cold, so predict over
+the full history and slice.
 """
 
 from __future__ import annotations
@@ -65,10 +65,12 @@ class ExposureCarry:
         K.
     device : torch.device
         Where the state lives. The buffer grows to the largest panel column seen.
+    dtype : torch.dtype
+        Dtype of the stored exposures (the model's).
     """
 
-    def __init__(self, *, n_factors: int, device: torch.device) -> None:
-        self.state = torch.zeros(0, n_factors, device=device)  # (N_panel, K)
+    def __init__(self, *, n_factors: int, device: torch.device, dtype: torch.dtype = torch.float32) -> None:
+        self.state = torch.zeros(0, n_factors, device=device, dtype=dtype)  # (N_panel, K)
         self.valid = torch.zeros(0, dtype=torch.bool, device=device)  # (N_panel,)
         self.last_day: int | None = None
 
@@ -113,19 +115,22 @@ def batch_losses(model: DeepRiskModel, batch: DayBatch, carry: ExposureCarry) ->
 
 
 class Totals:
-    """Sums of per-day loss terms over valid days, for epoch means."""
+    """Sums of per-day loss terms over valid days (for epoch means) and their day count."""
 
     def __init__(self) -> None:
         self.n_days, self.loss, self.r2, self.penalty = 0, 0.0, 0.0, 0.0
 
     def add(self, d: DayLosses) -> None:
+        """Accumulate the valid days of a batch."""
         v = d.valid.to(d.loss.dtype)
+        sums = torch.stack([(t.detach() * v).sum() for t in (d.loss, d.r2, d.penalty)]).tolist()
         self.n_days += int(d.valid.sum())
-        self.loss += float((d.loss * v).sum())
-        self.r2 += float((d.r2 * v).sum())
-        self.penalty += float((d.penalty * v).sum())
+        self.loss += sums[0]
+        self.r2 += sums[1]
+        self.penalty += sums[2]
 
     def merge(self, other: Totals) -> None:
+        """Accumulate another :class:`Totals`."""
         self.n_days += other.n_days
         self.loss += other.loss
         self.r2 += other.r2
@@ -190,7 +195,8 @@ def evaluate(model: DeepRiskModel, source: BatchSource, days: np.ndarray, *,
     """Mean loss, R^2 and penalty over ``days`` in eval mode (no dropout, no gradients)."""
     model.eval()
     device = next(model.parameters()).device
-    carry = carry or ExposureCarry(n_factors=model.config.n_factors, device=device)
+    if carry is None:
+        carry = ExposureCarry(n_factors=model.config.n_factors, device=device)
     totals = Totals()
     for batch in source.batches(days, model.config.batch_days):
         totals.add(batch_losses(model, batch.to(device), carry))
@@ -215,7 +221,8 @@ def epoch_blocks(train_days: np.ndarray, *, config: DRMConfig, epoch: int) -> li
 @contextmanager
 def _deterministic() -> Iterator[None]:
     """Temporarily request deterministic algorithms (warn-only where none exists)."""
-    enabled, warn_only = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    enabled = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
     torch.use_deterministic_algorithms(True, warn_only=True)
     try:
         yield
@@ -294,7 +301,8 @@ def fit_drm(
     """
     train_days, valid_days = np.asarray(train_days, dtype=np.int64), np.asarray(valid_days, dtype=np.int64)
     if len(train_days) == 0 or len(valid_days) == 0:
-        raise ValueError(f"fit_drm needs non-empty train_days and valid_days, got {len(train_days)} and {len(valid_days)}")
+        raise ValueError(f"fit_drm needs non-empty train_days and valid_days, "
+                         f"got {len(train_days)} and {len(valid_days)} days")
     device = config.resolved_device()
     torch.manual_seed(config.seed)
     model = DeepRiskModel(config).to(device)
@@ -310,8 +318,8 @@ def fit_drm(
             raise ValueError(f"checkpoint {path} was written with a different DRMConfig: fields {diff}")
         model.load_state_dict(ck["model"])
         optimizer.load_state_dict(ck["optimizer"])
-        history, best_state, best_epoch, best_r2 = ck["history"], ck["best_state"], ck["best_epoch"], ck["best_valid_r2"]
-        start = ck["epoch"]
+        history, best_state, start = ck["history"], ck["best_state"], ck["epoch"]
+        best_epoch, best_r2 = ck["best_epoch"], ck["best_valid_r2"]
         _set_rng_state(ck["rng"])
         logger.info("resuming DRM training from %s after epoch %d", path, start)
     with _deterministic():
@@ -385,8 +393,9 @@ def predict_exposures(model: DeepRiskModel, source: BatchSource, days: np.ndarra
         fs = smoothed_exposures(model, batch, carry).masked_fill(~batch.mask.unsqueeze(-1), float("nan"))
         pieces.append((np.searchsorted(days, batch.day_idx.cpu().numpy()), batch.stock_idx.cpu().numpy(),
                        fs.float().cpu().numpy()))
-    n = n_instruments if n_instruments is not None else max((int(p[1].max()) + 1 for p in pieces if len(p[1])), default=0)
-    out = np.full((len(days), n, model.config.n_factors), np.nan, dtype=np.float32)
+    if n_instruments is None:
+        n_instruments = max((int(cols.max()) + 1 for _, cols, _ in pieces if len(cols)), default=0)
+    out = np.full((len(days), n_instruments, model.config.n_factors), np.nan, dtype=np.float32)
     for pos, cols, values in pieces:
         out[pos[:, None], cols[None, :]] = values
     return out

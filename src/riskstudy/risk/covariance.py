@@ -102,10 +102,10 @@ class FactorCovariance:
     bias_sq: np.ndarray
 
 
-def eigen_adjust(
+def eigenfactor_adjustment(
     cov: np.ndarray, *, n_sims: int = 100, horizon: int = 252, scale: float = 1.2, seed: int = 0, chunk: int = 32
 ) -> np.ndarray:
-    """Simulation-based eigenfactor risk adjustment (Menchero, Wang & Orr 2011).
+    """Simulation-based eigenfactor risk adjustment (Menchero, Wang & Orr 2012).
 
     For ``F = U diag(e) U'`` draw ``n_sims`` samples of ``horizon`` returns from
     ``N(0, diag(e))`` (common random numbers for all days), estimate their sample
@@ -166,7 +166,7 @@ def factor_covariance(
     ``F_t = diag(sigma_t) C_t diag(sigma_t)`` where ``sigma_t^2`` is the diagonal of the
     EWMA covariance with ``vol_half_life`` and ``C_t`` the correlation of the one with
     ``corr_half_life`` (both with ``newey_west_lags``). Then, optionally, the
-    eigenfactor adjustment (:func:`eigen_adjust`) and the Volatility Regime
+    eigenfactor adjustment (:func:`eigenfactor_adjustment`) and the Volatility Regime
     Adjustment (Barra USE4): ``B_t^2 = mean_k (f_{t,k} / sigma_{t-1,k})^2`` with
     ``sigma_{t-1}`` the forecast made the day before, ``lambda_t^2 = EWMA_{vra}(B^2)``
     and ``F_t <- lambda_t^2 F_t``.
@@ -182,9 +182,10 @@ def factor_covariance(
     newey_west_lags : int
         Bartlett-weighted autocovariance lags.
     eigen_adjust_sims : int
-        Monte-Carlo draws of the eigenfactor adjustment; 0 disables it.
+        Monte-Carlo draws of the eigenfactor risk adjustment (:func:`eigenfactor_adjustment`);
+        0 (default) disables it.
     eigen_horizon, eigen_scale, seed
-        See :func:`eigen_adjust`.
+        Its observations per draw, scaling and seed.
     min_history : int
         Valid days (rows with any finite factor return) needed before the first forecast.
 
@@ -204,7 +205,7 @@ def factor_covariance(
     history = np.cumsum(np.isfinite(factor_returns).any(axis=1))
     cov[history < min_history] = np.nan
     if eigen_adjust_sims > 0:
-        cov = eigen_adjust(cov, n_sims=eigen_adjust_sims, horizon=eigen_horizon, scale=eigen_scale, seed=seed)
+        cov = eigenfactor_adjustment(cov, n_sims=eigen_adjust_sims, horizon=eigen_horizon, scale=eigen_scale, seed=seed)
 
     bias_sq = np.full(T, np.nan)
     scale = np.ones(T)
@@ -380,7 +381,7 @@ class RiskModelSeries:
         return np.flatnonzero(np.isfinite(self.factor_cov).all(axis=(1, 2)))
 
     def model(self, t: int) -> FactorRiskModel | None:
-        """The model for day ``t`` over covered stocks (finite ``X`` and ``d``, in ``mask``); ``None`` if no forecast."""
+        """Day ``t``'s model over covered stocks (finite ``X`` and ``d``, in ``mask``); ``None`` without a forecast."""
         F = self.factor_cov[t]
         if not np.isfinite(F).all():
             return None
@@ -420,7 +421,7 @@ def build_risk_models(
     mask : ndarray of bool (T, N), optional
         Universe of each day's model.
     corr_half_life, vol_half_life, vra_half_life, newey_west_lags, eigen_adjust_sims, min_history, seed
-        See :func:`factor_covariance` (``eigen_adjust_sims = 0``: no eigen adjustment).
+        See :func:`factor_covariance` (``eigen_adjust_sims = 0``: no eigenfactor adjustment).
     specific_half_life, specific_shrinkage, specific_buckets
         See :func:`specific_variance`.
 

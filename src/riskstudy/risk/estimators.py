@@ -18,9 +18,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-from scipy.linalg import cho_factor, cho_solve
+from scipy.linalg import cho_factor, cho_solve, eigh
 from sklearn.covariance import EmpiricalCovariance, LedoitWolf
 from tqdm.auto import tqdm
 
@@ -98,7 +99,9 @@ def poet_covariance(x: np.ndarray, *, n_factors: int = 5, thresh: float = 1.0, m
     """
     from qlib.model.riskmodel import POETCovEstimator  # heavy import, only when used
 
-    est = POETCovEstimator(num_factors=n_factors, thresh=thresh, thresh_method=method, nan_option="fill", scale_return=False)
+    est = POETCovEstimator(
+        num_factors=n_factors, thresh=thresh, thresh_method=method, nan_option="fill", scale_return=False
+    )
     return np.real(est.predict(x, is_price=False))
 
 
@@ -132,7 +135,7 @@ def trailing_covariance(
     window: int = 252,
     mask: np.ndarray | None = None,
     min_obs: int | None = None,
-    **kwargs: float,
+    **kwargs: Any,
 ) -> DenseRiskModel | None:
     """Dense covariance forecast at day ``t`` from the trailing window of returns.
 
@@ -167,6 +170,20 @@ def trailing_covariance(
 
 
 # -------------------------------------------------------- PCA exposures (SRM)
+def _top_components(x: np.ndarray, k: int) -> np.ndarray:
+    """Unit-norm top-``k`` right singular vectors of ``x`` (n, N) -> (N, k), largest first.
+
+    Uses the smaller Gram matrix: ``eig(x x')`` when ``n < N`` (then ``v = x' u / s``), else ``eig(x' x)``.
+    """
+    n, N = x.shape
+    if n < N:
+        e, u = eigh(x @ x.T, subset_by_index=[n - k, n - 1])
+        v = x.T @ u / np.sqrt(np.clip(e, 1e-300, None))
+    else:
+        v = eigh(x.T @ x, subset_by_index=[N - k, N - 1])[1]
+    return v[:, ::-1]
+
+
 def pca_exposures(
     returns: np.ndarray,
     *,
@@ -180,7 +197,7 @@ def pca_exposures(
 
     At each refit day ``t_r`` (every ``refit_every`` days from ``window - 1``) the
     demeaned trailing window ``returns[t_r-window+1 : t_r+1]`` of eligible stocks is
-    decomposed, ``R = U S V'``; the first ``k`` columns of ``V`` are the loadings.
+    decomposed, ``R = U S V'``; the first ``k`` columns of ``V`` (unit norm) are the loadings.
     Days ``t_r <= t < t_r + refit_every`` reuse them (point in time); stocks that
     were not eligible at ``t_r`` have NaN exposures until the next refit. Signs are
     fixed so that each loading vector has a positive dot product with the previous
@@ -212,7 +229,7 @@ def pca_exposures(
         x, assets = _window(returns, t, window, mask, min_obs)
         if assets.size < k:
             continue
-        v = np.linalg.svd(x, full_matrices=False)[2][:k].T  # (n_assets, k)
+        v = _top_components(x, k)  # (n_assets, k)
         common = np.isfinite(prev[assets, 0])
         ref = (v[common] * prev[assets][common]).sum(axis=0) if common.any() else v.sum(axis=0)
         v = v * np.where(ref < 0, -1.0, 1.0)

@@ -165,10 +165,9 @@ def _wls(
 
 
 def _r2(y: np.ndarray, resid: np.ndarray, w: np.ndarray, centred: bool) -> np.ndarray:
-    if centred:
-        ybar = (w * y).sum(axis=1, keepdims=True) / w.sum(axis=1, keepdims=True)
-        y = y - ybar
     with np.errstate(invalid="ignore", divide="ignore"):
+        if centred:
+            y = y - (w * y).sum(axis=1, keepdims=True) / w.sum(axis=1, keepdims=True)
         return 1.0 - (w * resid**2).sum(axis=1) / (w * y**2).sum(axis=1)
 
 
@@ -248,7 +247,8 @@ def cross_sectional_regression(
     centred : bool
         R^2 flavour (see :func:`wls_r2`).
     factor_names, sector_names : sequence of str, optional
-        Names for the ``K`` factors and ``S`` sectors.
+        Names for the ``K`` factors and the ``S`` sectors (``S`` = ``len(sector_names)``,
+        default ``max(code) + 1``).
     min_obs : int, optional
         Fewest stocks for a valid day (default ``P + 1``); also requires ``n > p``.
     chunk : int
@@ -264,7 +264,9 @@ def cross_sectional_regression(
             f"cross_sectional_regression: returns {returns.shape}, weights {weights.shape}, mask {mask.shape} "
             f"must all be (T, N) = {(T, N)} to match exposures {exposures.shape}"
         )
-    S = 0 if sectors is None else int(np.max(sectors)) + 1
+    S = 0 if sectors is None else (len(sector_names) if sector_names is not None else int(np.max(sectors)) + 1)
+    if sectors is not None and np.max(sectors) >= S:
+        raise ValueError(f"cross_sectional_regression: sector code {np.max(sectors)} >= number of sector names {S}")
     P = int(intercept) + S + K
     names = (["country"] if intercept else []) + (
         list(sector_names) if sector_names is not None else [f"sector_{s}" for s in range(S)]
