@@ -30,14 +30,24 @@ def smoke_repo(tmp_path_factory):
     except paths.DataLocationError as err:
         pytest.skip(f"real data not available: {err}")
     work = tmp_path_factory.mktemp("smoke") / "repo"
-    ignore = shutil.ignore_patterns(".venv", "data", ".git", "reports", "__pycache__", "*.egg-info", ".pytest_cache", "dvclive")
+    top_level = {".venv", "data", ".git", "reports", "dvclive", ".dvc/cache", ".dvc/tmp"}
+    common = shutil.ignore_patterns("__pycache__", "*.egg-info", ".pytest_cache", "cache", "tmp")
+
+    def ignore(directory, names):
+        rel = Path(directory).relative_to(ROOT)
+        skip = {n for n in names if str(rel / n) in top_level or (rel == Path(".") and n in top_level)}
+        return skip | set(common(directory, names))
+
     shutil.copytree(ROOT, work, ignore=ignore, symlinks=True)
-    (work / "reports").mkdir()
+    (work / "reports" / "notebooks").mkdir(parents=True)
     write_profile("smoke", work / "params.yaml", work / "profiles")
     env = {**os.environ, paths.RAW_DIR_ENV: str(raw.resolve()), "PYTHONUNBUFFERED": "1"}
     bin_dir = Path(sys.executable).parent
     env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
-    subprocess.run(["git", "init", "-q"], cwd=work, check=True)
+    git_env = {**env, "GIT_AUTHOR_NAME": "smoke", "GIT_AUTHOR_EMAIL": "smoke@test", "GIT_COMMITTER_NAME": "smoke",
+               "GIT_COMMITTER_EMAIL": "smoke@test"}
+    for cmd in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "smoke"]):
+        subprocess.run(cmd, cwd=work, env=git_env, check=True)
     t0 = time.perf_counter()
     proc = subprocess.run([str(bin_dir / "dvc"), "repro", "--no-commit"], cwd=work, env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - t0

@@ -133,7 +133,6 @@ class DRMParams(_Strict):
     patience: int = Field(20, gt=0)
     train_days_per_epoch: int | None = Field(None, gt=0)
     gat_chunk_days: int = Field(8, gt=0)
-    max_stocks: int | None = Field(None, gt=0)
     train_start: date | None = None
     valid_max_days: int | None = Field(None, gt=0)
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
@@ -164,7 +163,7 @@ class RiskConfig(_Strict):
     estimator_window: int = Field(252, gt=10)
     estimators: list[Literal["sample", "ledoit_wolf", "poet"]] = Field(default_factory=lambda: ["sample", "ledoit_wolf", "poet"])
     poet_k: int = Field(10, gt=0)
-    gmv_long_every: int = Field(1, ge=1)
+    dense_long_every: int = Field(1, ge=1)
     n_random_portfolios: int = Field(50, ge=0)
     seed: int = 0
 

@@ -94,7 +94,7 @@ def build_summary(*, markets: list[str], profile: str, reports_dir: str | Path =
                     "Paper columns: CSI300 (all A-shares universe), 2017-01 .. 2020-02. DRM rows: mean over seeds "
                     f"(per-seed values in `metrics/forecast_{mk}.json`). [notebook](notebooks/21_risk_model_evaluation_{mk}.html)", ""]
         if (m / f"table2_{mk}.json").exists():
-            out += ["### Table 2: DRM factor statistics (K = 10, first seed)", "",
+            out += ["### Table 2: DRM factor statistics (K = drm.n_factors, first seed)", "",
                     _table_from_metrics(read_metrics(m / f"table2_{mk}.json"), pct=["pct_abs_t_gt_2"], floatfmt=".2f", index_name="factor"), ""]
         if (m / f"forecast_{mk}.json").exists():
             fc = read_metrics(m / f"forecast_{mk}.json")["models"]

@@ -203,7 +203,7 @@ def evaluate_factor_model(
     r = window.rows
     solver = GMVLongOnly(long_only=True)
     g, gl, fc, to = _portfolio_runs(
-        window, panel["ret"][r], series.model, gmv_long_every=risk.gmv_long_every, long_solver=solver.solve if long_only else None,
+        window, panel["ret"][r], series.model, gmv_long_every=1, long_solver=solver.solve if long_only else None,
         n_random=risk.n_random_portfolios, seed=risk.seed, desc=name,
     )
     dates = panel.dates[r]
@@ -213,7 +213,11 @@ def evaluate_factor_model(
 
 
 def evaluate_dense_estimator(name: str, panel: Panel, window: EvalWindow, *, method: str, risk: RiskConfig) -> ModelEvaluation:
-    """Trailing-window dense covariance estimators through the same portfolio/forecast steps."""
+    """Trailing-window dense covariance estimators through the same portfolio/forecast steps.
+
+    GMV is rebalanced daily; the dense long-only problem (``N x N``, rebuilt each time) every
+    ``risk.dense_long_every`` days, with weights drifting in between.
+    """
     r = window.rows
     ret = panel["ret"][r]
     mask = panel.member[r]
@@ -223,7 +227,7 @@ def evaluate_dense_estimator(name: str, panel: Panel, window: EvalWindow, *, met
         return trailing_covariance(ret, t, method=method, window=risk.estimator_window, mask=mask, **kw)
 
     g, gl, fc, to = _portfolio_runs(
-        window, ret, model_at, gmv_long_every=risk.gmv_long_every,
+        window, ret, model_at, gmv_long_every=risk.dense_long_every,
         long_solver=lambda m: gmv_long_only_dense(m.covariance()), n_random=risk.n_random_portfolios,
         seed=risk.seed, desc=name,
     )
