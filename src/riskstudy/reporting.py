@@ -100,7 +100,7 @@ def build_summary(*, markets: list[str], profile: str, reports_dir: str | Path =
             fc = read_metrics(m / f"forecast_{mk}.json")["models"]
             out += ["### Risk-forecast quality (bias statistic: 1 = calibrated; QLIKE: lower is better)", "",
                     _table_from_metrics(fc, index_name="model"), ""]
-        for fig in (f"21_eval_{mk}_r2.png", f"21_eval_{mk}_factor_returns.png"):
+        for fig in (f"evaluation_{mk}/r2.png", f"evaluation_{mk}/factor_returns.png"):
             if (rd / "figures" / fig).exists():
                 out += [f"![{fig}](figures/{fig})", ""]
         if (m / f"ablations_{mk}.json").exists():
@@ -117,8 +117,9 @@ def build_summary(*, markets: list[str], profile: str, reports_dir: str | Path =
                     f"RQ3, lag-1 autocorrelation of exposures: multi-task {mt['multi']['autocorr']:.3f}, "
                     f"single-task {mt['single']['autocorr']:.3f} ({mt['verdict']}). "
                     f"[notebook](notebooks/30_ablations_{mk}.html)", ""]
-            if (rd / "figures" / f"30_ablations_{mk}_vif.png").exists():
-                out += [f"![VIF by lambda](figures/30_ablations_{mk}_vif.png)", ""]
+            for fig in (f"ablations_{mk}/vif.png", f"ablations_{mk}/autocorr.png"):
+                if (rd / "figures" / fig).exists():
+                    out += [f"![{fig}](figures/{fig})", ""]
     out.append(planted_section(rd))
     return "\n".join(out) + "\n"
 

@@ -53,6 +53,6 @@ def test_aggregate_schema():
                      "gmv_vol": 0.1, "vif": [1.0] * 4, "autocorr": 0.5 + h / 100, "autocorr_daily": {}})
     res = aggregate(pd.DataFrame(rows), params)
     assert set(res["gat"]) == set(params.ablations.ks)
-    assert res["lambda"][0.01]["vif_mean"] == pytest.approx(1.25)
+    assert res["lambda"][params.ablations.lambdas[0]]["vif_mean"] == pytest.approx(1.25)
     assert res["multitask"]["multi"]["autocorr"] == pytest.approx(0.7)
     assert res["multitask"]["single"]["autocorr"] == pytest.approx(0.51)

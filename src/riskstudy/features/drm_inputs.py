@@ -31,6 +31,7 @@ import torch
 
 from riskstudy.data.panel import PRICE_FIELDS, Panel
 from riskstudy.models.batch import DayBatch
+from riskstudy.risk.regression import regression_weights
 
 log = logging.getLogger(__name__)
 
@@ -40,23 +41,6 @@ MAD_SCALE = 1.4826
 def trailing_mean(a: np.ndarray, window: int, min_periods: int | None = None) -> np.ndarray:
     """NaN-aware trailing mean over ``window`` rows (rows ``t-window+1..t``), shape ``(T, N)``."""
     return pd.DataFrame(a).rolling(window, min_periods=min_periods or window).mean().to_numpy()
-
-
-def regression_weights(size: np.ndarray, mask: np.ndarray, *, quantile: float = 0.95) -> np.ndarray:
-    """Regression weights ``sqrt(size)`` clipped at the day's ``quantile``, zero off ``mask``.
-
-    Parameters
-    ----------
-    size : ndarray (..., N)
-    mask : ndarray of bool (..., N)
-
-    Returns
-    -------
-    ndarray (..., N)
-    """
-    w = np.where(mask & np.isfinite(size) & (size > 0), np.sqrt(np.where(size > 0, size, 0.0)), np.nan)
-    cap = np.nanquantile(np.where(np.isnan(w).all(-1, keepdims=True), 0.0, w), quantile, axis=-1, keepdims=True)
-    return np.nan_to_num(np.minimum(w, cap), nan=0.0)
 
 
 class RobustNormalizer:
