@@ -57,8 +57,8 @@ def raw_dir(configured: str | os.PathLike | None = None, *, require: str | None 
         raise DataLocationError(
             f"Raw data not found at {target} (from the {source} = {value!r}).\n"
             "Provide it in one of these ways:\n"
-            "  * link an offline copy:   ln -sfn /path/to/shared/data data/raw\n"
-            f"  * or point at it:         export {RAW_DIR_ENV}=/path/to/shared/data\n"
+            "  * link an offline copy:   ln -sfn /path/to/raw-data data/raw\n"
+            f"  * or point at it:         export {RAW_DIR_ENV}=/path/to/raw-data\n"
             "  * or download (internet): python -m riskstudy.data.download us   "
             "(yfinance; CSI300 via `python -m riskstudy.data.download cn`)"
         )
