@@ -17,6 +17,7 @@ import pytest
 
 from riskstudy import paths
 from riskstudy.config import write_profile
+from tests.realdata import real_raw_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = [pytest.mark.slow, pytest.mark.realdata]
@@ -24,11 +25,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.realdata]
 
 @pytest.fixture(scope="module")
 def smoke_repo(tmp_path_factory):
-    try:
-        raw = paths.raw_dir(str(ROOT / "data" / "raw"), require="sp500_daily")
-        paths.raw_dir(str(raw), require="cn_qlib_csi300")
-    except paths.DataLocationError as err:
-        pytest.skip(f"real data not available: {err}")
+    raw = real_raw_dir("sp500_daily", "cn_qlib_csi300")
     work = tmp_path_factory.mktemp("smoke") / "repo"
     top_level = {".venv", "data", ".git", "reports", "dvclive", ".dvc/cache", ".dvc/tmp"}
     common = shutil.ignore_patterns("__pycache__", "*.egg-info", ".pytest_cache", "cache", "tmp")

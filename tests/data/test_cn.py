@@ -10,7 +10,8 @@ import pytest
 
 from riskstudy.data import cn
 from riskstudy.data.cn import cn_benchmark_returns, init_qlib, load_cn_panel
-from riskstudy.paths import DataLocationError, raw_dir
+from riskstudy.paths import DataLocationError
+from tests.realdata import real_raw_dir
 
 from ._qlib_fixture import DATES, RAW_CLOSE, write_tiny_qlib
 
@@ -105,10 +106,7 @@ def test_missing_folder_names_the_path(tmp_path: Path) -> None:
 # ----------------------------------------------------------------- real data
 @pytest.fixture(scope="module")
 def real_raw() -> Path:
-    try:
-        return raw_dir(require=cn.CN_DIRNAME)
-    except DataLocationError as err:
-        pytest.skip(f"real CSI300 qlib data absent: {err}".splitlines()[0])
+    return real_raw_dir(cn.CN_DIRNAME)
 
 
 @pytest.mark.realdata

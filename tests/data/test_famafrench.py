@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from riskstudy.data.famafrench import read_fama_french
-from riskstudy.paths import DataLocationError, raw_dir
+from tests.realdata import real_raw_dir
 
 FF3 = (
     "This file was created by CMPT_ME_BEME_RETS_DAILY using the 202112 CRSP database.\r\n"
@@ -58,10 +58,7 @@ def test_missing_header_names_the_file(tmp_path):
 
 @pytest.mark.realdata
 def test_real_files():
-    try:
-        raw = raw_dir(require="fama_french_daily")
-    except DataLocationError as exc:
-        pytest.skip(f"real Fama-French data not available: {exc}".splitlines()[0])
+    raw = real_raw_dir("fama_french_daily")
     ff3, ff5 = read_fama_french(raw), read_fama_french(raw, five_factor=True)
     assert ff3.index[0] == pd.Timestamp("1926-07-01") and ff5.index[0] == pd.Timestamp("1963-07-01")
     assert ff3.notna().all().all() and ff3["Mkt-RF"].abs().max() < 0.25

@@ -18,7 +18,7 @@ from riskstudy.data.us import (
     ticker_from_path,
     us_benchmark_returns,
 )
-from riskstudy.paths import DataLocationError, raw_dir
+from tests.realdata import real_raw_dir
 
 from ._us_fixture import av_frame, random_market, write_av, write_text
 
@@ -184,10 +184,7 @@ def test_benchmark_uses_only_past_weights():
 
 @pytest.mark.realdata
 def test_real_data_handful_of_tickers():
-    try:
-        raw = raw_dir(require="sp500_daily")
-    except DataLocationError as exc:
-        pytest.skip(f"real US data not available: {exc}".splitlines()[0])
+    raw = real_raw_dir("sp500_daily")
     panel = load_us_panel(
         raw, start="2001-01-01", end="2020-12-31", tickers=["AAPL", "TRMB", "ANTM", "MSFT", "BF.B"],
         **{**PANEL_KW, "top_n": 4, "universe_window": 252, "rebalance_every": 21},
