@@ -86,3 +86,16 @@ def test_deep_merge_and_write_profile(tmp_path):
     raw = yaml.safe_load(out.read_text())
     assert raw["profile"] == "smoke" and raw["drm"]["max_epochs"] == 1
     assert load_params(out).data.us.top_n == 30
+
+
+def test_ablation_markets_must_be_study_markets(base):
+    base["markets"] = ["us"]
+    base["ablations"]["markets"] = ["us", "cn"]
+    with pytest.raises(ConfigError, match=r"ablations.markets \['cn'\] are not in markets"):
+        validate_params(base)
+
+
+def test_planted_market_size_is_validated(base):
+    base["planted"] = {"n_days": 100}
+    with pytest.raises(ConfigError, match="planted.n_days"):
+        validate_params(base)

@@ -8,20 +8,13 @@ ticker file, 2000-2020, top 300). Targets: < 60 s and < 3 GB on 2 cores.
 from __future__ import annotations
 
 import argparse
-import resource
 import sys
 import time
 from pathlib import Path
 
 from riskstudy.data.us import load_us_panel
 from riskstudy.paths import raw_dir
-
-
-def peak_rss_mb() -> float:
-    """Peak RSS in MiB, this process plus its children (Linux ``ru_maxrss`` is in KiB)."""
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return (own + children) / 1024.0
+from riskstudy.reporting import peak_rss_mb
 
 
 def main(argv: list[str] | None = None) -> int:

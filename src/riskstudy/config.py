@@ -33,6 +33,8 @@ class PathsConfig(_Strict):
     raw_dir: str = "data/raw"
     prepared_dir: str = "data/prepared"
     models_dir: str = "data/models"
+    checkpoints_dir: str = "data/checkpoints"
+    ablations_dir: str = "data/ablations"
     reports_dir: str = "reports"
 
 
@@ -169,6 +171,7 @@ class RiskConfig(_Strict):
 
 
 class AblationsConfig(_Strict):
+    markets: list[Literal["us", "cn"]] = Field(["us", "cn"], min_length=1)
     ks: list[int] = Field(min_length=1)
     lambdas: list[float] = Field(min_length=1)
     seeds: list[int] = Field(min_length=1)
@@ -189,6 +192,16 @@ class AblationsConfig(_Strict):
         return v
 
 
+class PlantedConfig(_Strict):
+    """Synthetic planted-factor market of notebook 22 (:func:`~riskstudy.evaluation.planted.planted_factor_check`)."""
+
+    n_days: int = Field(900, ge=700)  # the DRM inputs need ~300 days of history; training is the first half
+    n_stocks: int = Field(120, ge=20)
+    n_factors: int = Field(4, gt=0)
+    n_sectors: int = Field(4, gt=0)
+    seed: int = Field(0, ge=0)
+
+
 class Params(_Strict):
     """All of ``params.yaml``. Outside the ``smoke`` profile every seed list holds at least 3 seeds."""
 
@@ -202,6 +215,14 @@ class Params(_Strict):
     drm: DRMParams
     risk: RiskConfig = RiskConfig()
     ablations: AblationsConfig
+    planted: PlantedConfig = PlantedConfig()
+
+    @model_validator(mode="after")
+    def _ablation_markets(self) -> "Params":
+        extra = [m for m in self.ablations.markets if m not in self.markets]
+        if extra:
+            raise ValueError(f"ablations.markets {extra} are not in markets {self.markets}")
+        return self
 
     @model_validator(mode="after")
     def _enough_seeds(self) -> "Params":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import resource
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,13 @@ def _clean(obj: Any) -> Any:
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     return obj
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory in MiB of this process plus its finished children (Linux ``ru_maxrss``, KiB)."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return (own + children) / 1024.0
 
 
 def write_metrics(path: str | Path, metrics: dict) -> Path:
@@ -56,8 +64,11 @@ def markdown_table(df: pd.DataFrame, *, floatfmt: str = ".3f", pct: list[str] | 
 def _table_from_metrics(d: dict, *, pct: list[str] | None = None, floatfmt: str = ".3f", index_name: str = "") -> str:
     df = pd.DataFrame(d).T
     df.index.name = index_name
-    for c in df.columns:
-        df[c] = pd.to_numeric(df[c], errors="ignore") if df[c].dtype == object else df[c]
+    for c in df.columns[df.dtypes == object]:
+        try:
+            df[c] = pd.to_numeric(df[c])
+        except (TypeError, ValueError):
+            pass  # text column (e.g. a verdict): keep as is
     return markdown_table(df, pct=pct, floatfmt=floatfmt)
 
 
@@ -83,6 +94,16 @@ def build_summary(*, markets: list[str], profile: str, reports_dir: str | Path =
                 f"Data: {d['n_days']} days x {d['n_instruments']} instruments ({d['first_date']} .. {d['last_date']}), "
                 f"{d['members_mean']:.0f} members per day on average; cleaning actions: {d['cleaning_actions']}. "
                 f"[notebook](notebooks/10_data_{mk}.html)",
+                "",
+            ]
+        if (m / f"drm_training_{mk}.json").exists():
+            tr = read_metrics(m / f"drm_training_{mk}.json")
+            rss = tr.get("peak_rss_mb")
+            out += [
+                f"DRM training: {len(tr['runs'])} runs in {tr['train_seconds_total'] / 60:.1f} min, validation R^2 (mean over seeds) "
+                + ", ".join(f"K={k}: {v:.2%}" for k, v in tr["valid_r2_mean"].items())
+                + (f"; peak memory of the stage {rss / 1024:.2f} GiB" if rss is not None else "")
+                + f". [notebook](notebooks/20_deep_risk_model_{mk}.html)",
                 "",
             ]
         if (m / f"table1_{mk}.json").exists():

@@ -36,6 +36,6 @@ def test_flop_model_scales_with_work() -> None:
 def test_run_benchmark_smoke() -> None:
     src = SyntheticSource(n_stocks=20, n_days=16, seed=0)
     res = run_benchmark(src, days=np.arange(16), n_factors=4, batch_days=8)
-    assert set(res) == {"batched_stock_days_per_s", "per_day_stock_days_per_s", "speedup", "epoch_seconds",
+    assert set(res) == {"batched_stock_days_per_s", "per_day_stock_days_per_s", "speedup", "epoch_seconds", "per_day_gflops",
                         "achieved_gflops", "peak_gflops", "peak_ratio", "peak_rss_mb"}
     assert all(v > 0 for v in res.values())

@@ -82,6 +82,30 @@ def test_gat_kernel_matches_dense_reference_values_and_gradients(make_batch, tra
         torch.testing.assert_close(g, r, rtol=1e-10, atol=1e-12)
 
 
+def test_gat_kernel_ties_wide_scores_and_empty_days(make_batch) -> None:
+    """Tied scores, scores spanning the exp range and a day without members: still the dense layer."""
+    b = make_batch(n_days=3, n_stocks=11, seq_len=3)
+    torch.manual_seed(0)
+    gat = StockGAT(n_features=5, dropout=0.0, chunk_days=2).double().train()
+    x = b.x.clone()
+    x[:, 2:4] = x[:, 1:2]  # stocks 1-3 identical: exactly tied scores (the kink u = 0 itself has measure 0)
+    x[1] *= 40.0  # wide scores: weights down to exp(-100s), the floored regime
+    mask = b.mask.clone()
+    mask[2] = False
+    x1, x2 = x.clone().requires_grad_(), x.clone().requires_grad_()
+    out = gat(x1, mask)
+    assert torch.isfinite(out).all()
+    keep = mask[:2]
+    ref = _naive_gat(gat, x2[:2], keep, None)
+    torch.testing.assert_close(out[:2], ref, rtol=1e-10, atol=1e-12)
+    w = torch.randn_like(ref)
+    g = torch.autograd.grad((out[:2] * w).sum(), [x1, gat.W, gat.a])
+    r = torch.autograd.grad((ref * w).sum(), [x2, gat.W, gat.a])
+    torch.testing.assert_close(g[0][:2], r[0][:2], rtol=1e-8, atol=1e-10)
+    for gi, ri in zip(g[1:], r[1:]):
+        torch.testing.assert_close(gi, ri, rtol=1e-8, atol=1e-10)
+
+
 def test_keep_mask_rate_and_reproducibility() -> None:
     shape, cpu = torch.Size((4, 50, 50)), torch.device("cpu")
     bytes_ = _dropout_bytes(shape, seed=7, device=cpu)

@@ -1,8 +1,10 @@
 import numpy as np
 import pytest
 
-from riskstudy.bench_portfolio import synthetic_models
+from riskstudy.bench_portfolio import synthetic_models, universe_models
+from riskstudy.portfolio.backtest import embed
 from riskstudy.portfolio.optimize import GMVLongOnly, gmv_closed_form, gmv_long_only_dense, max_sharpe
+from riskstudy.risk.covariance import FactorRiskModel
 from riskstudy.risk.estimators import DenseRiskModel
 
 
@@ -32,14 +34,60 @@ def test_long_only_factor_form_equals_dense(models, solver):
         # optimality: no lower variance than the dense solution, and below equal weights
         assert m.portfolio_variance(w) <= m.portfolio_variance(dense) * (1 + 1e-6)
         assert m.portfolio_variance(w) < m.portfolio_variance(np.full(m.n_assets, 1 / m.n_assets))
-    assert len(opt._cache) == 1 and opt.n_solves_ == len(models)  # compiled once, re-solved
+    assert opt.n_compiles_ == 1 and opt.n_solves_ == len(models)  # compiled once, re-solved
 
 
-def test_long_only_cache_per_universe_size():
-    opt = GMVLongOnly()
-    small, large = synthetic_models(n=20, p=3, days=1)[0], synthetic_models(n=30, p=3, days=1)[0]
-    assert opt.solve(small).shape == (20,) and opt.solve(large).shape == (30,)
-    assert set(opt._cache) == {(20, 3), (30, 3)}
+def _subset(m: FactorRiskModel, assets: np.ndarray) -> FactorRiskModel:
+    return FactorRiskModel(m.exposures[assets], m.factor_cov, m.specific_var[assets], assets)
+
+
+@pytest.mark.parametrize("solver", ["CLARABEL", "OSQP"])
+def test_changing_membership_reuses_one_compiled_problem(solver):
+    days = universe_models(n=50, p=4, days=6, absent=0.2, seed=2)
+    assert len({m.n_assets for m in days}) > 1  # the universe size changes too
+    opt = GMVLongOnly(solver=solver, capacity=50)
+    for m in days:
+        w = opt.solve(m)
+        assert w.shape == (m.n_assets,) and (w >= 0).all() and w.sum() == pytest.approx(1.0)
+        # oracle: OSQP's polished solution is exact to ~1e-8; Clarabel's dense one is off by up to ~2e-5
+        dense = gmv_long_only_dense(m.covariance(), solver="OSQP")
+        np.testing.assert_allclose(w, dense, atol=1e-5)
+        assert m.portfolio_variance(w) <= m.portfolio_variance(dense) * (1 + 1e-7)
+    assert opt.n_compiles_ == 1 and len(opt._cache) == 1 and opt.n_solves_ == len(days)
+    assert opt._cache[4].problem.is_dpp()
+
+
+def test_non_members_get_zero_weight():
+    full = synthetic_models(n=40, p=4, days=1, seed=3)[0]
+    opt = GMVLongOnly(capacity=40)
+    w_full = opt.solve(_subset(full, np.arange(40)))
+    # the next day, the stocks held most drop out of the universe
+    held = np.argsort(w_full)[-5:]
+    m = _subset(full, np.setdiff1d(np.arange(40), held))
+    w = embed(opt.solve(m), m.assets, 40)
+    assert (w[held] == 0.0).all() and w.sum() == pytest.approx(1.0)
+    np.testing.assert_allclose(w[m.assets], gmv_long_only_dense(m.covariance(), solver="OSQP"), atol=1e-5)
+    unused = opt._cache[4].w.value[m.n_assets :]  # the slots left free take no weight
+    assert np.abs(unused).max() < 1e-8
+    assert opt.n_compiles_ == 1
+
+
+def test_unconstrained_with_free_slots_equals_closed_form():
+    full = synthetic_models(n=30, p=3, days=1, seed=4)[0]
+    m = _subset(full, np.arange(0, 30, 2))
+    w = GMVLongOnly(long_only=False, capacity=30).solve(m)
+    np.testing.assert_allclose(w, gmv_closed_form(m), atol=1e-6)
+
+
+def test_capacity_grows_geometrically():
+    opt = GMVLongOnly(growth=1.5)
+    for n, p in ((20, 3), (25, 3), (18, 3), (31, 3), (20, 5)):
+        assert opt.solve(synthetic_models(n=n, p=p, days=1)[0]).shape == (n,)
+    # 20 slots, grown to max(25, 30) = 30, then to max(31, 45) = 45; a new P compiles its own
+    assert {p: c.capacity for p, c in opt._cache.items()} == {3: 45, 5: 20}
+    assert opt.n_compiles_ == 4
+    with pytest.raises(ValueError, match="growth"):
+        GMVLongOnly(growth=1.0)
 
 
 def test_max_sharpe_unconstrained_is_tangency(models):

@@ -39,9 +39,9 @@ log = logging.getLogger(__name__)
 def expected_stages(params: Params) -> list[str]:
     """DVC stage names the ablation matrices of ``dvc.yaml`` must expand to."""
     a = params.ablations
-    names = [f"abl_gat@{m}-{k}-{g}-{s}" for m, k, g, s in product(params.markets, a.ks, ("gat", "nogat"), a.seeds)]
-    names += [f"abl_lambda@{m}-{lam}-{s}" for m, lam, s in product(params.markets, a.lambdas, a.seeds)]
-    names += [f"abl_task@{m}-{h}-{s}" for m, h, s in product(params.markets, (1, 20), a.seeds)]
+    names = [f"abl_gat@{m}-{k}-{g}-{s}" for m, k, g, s in product(a.markets, a.ks, ("gat", "nogat"), a.seeds)]
+    names += [f"abl_lambda@{m}-{lam}-{s}" for m, lam, s in product(a.markets, a.lambdas, a.seeds)]
+    names += [f"abl_task@{m}-{h}-{s}" for m, h, s in product(a.markets, (1, 20), a.seeds)]
     return names
 
 

@@ -8,11 +8,15 @@ For a model given by daily exposures ``X_t`` (known at the close of ``t``):
 2. factor covariance (EWMA, VRA) and specific variance -> ``Sigma_t = X F X' + D``
    forecasting day ``t + 1`` (kept in factor form);
 3. GMV (closed form through Woodbury) and long-only GMV+ (CVXPY, compiled once
-   per universe size) portfolios decided at ``t`` and held over ``t + 1``;
+   per universe) portfolios decided at ``t`` and held over ``t + 1``;
 4. risk-forecast quality: bias statistics and QLIKE.
 
 Dense estimators (sample, Ledoit-Wolf, POET) go through the same portfolio and
 forecast steps with an ``N x N`` covariance (unavoidable for them).
+
+All linear algebra here is on ``N ~ 300`` matrices, where multi-threaded OpenBLAS costs more
+than it gains (measured 2.5-3x slower on 2 cores for the dense estimators), so the evaluation
+functions run with one BLAS thread (:func:`one_blas_thread`).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from riskstudy.config import RiskConfig
@@ -31,7 +36,6 @@ from riskstudy.evaluation.forecast import bias_band, bias_statistic, qlike, rand
 from riskstudy.features.drm_inputs import trailing_mean
 from riskstudy.portfolio.backtest import backtest, embed
 from riskstudy.portfolio.metrics import portfolio_metrics
-from riskstudy.portfolio.optimize import GMVLongOnly, gmv_long_only_dense
 from riskstudy.risk.covariance import RiskModelSeries, build_risk_models
 from riskstudy.risk.estimators import trailing_covariance
 from riskstudy.risk.regression import CrossSectionResult, cross_sectional_regression, design_matrix, lagged, regression_weights
@@ -39,6 +43,11 @@ from riskstudy.risk.regression import CrossSectionResult, cross_sectional_regres
 log = logging.getLogger(__name__)
 
 ANN = np.sqrt(252.0)
+
+
+def one_blas_thread() -> threadpool_limits:
+    """Context manager limiting BLAS (OpenBLAS/MKL used by NumPy/SciPy) to one thread."""
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 @dataclass
@@ -198,14 +207,18 @@ def evaluate_factor_model(
 
     ``long_only=False`` skips the CVXPY GMV+ backtest (its returns are then NaN).
     """
+    from riskstudy.portfolio.optimize import GMVLongOnly  # cvxpy is slow to import; long_only=False never needs it
+
     log.info("evaluating %s (%d factors)", name, exposures.shape[-1])
-    cs, series = risk_model_series(panel, exposures, window, factor_names=factor_names, risk=risk, use_sectors=use_sectors)
     r = window.rows
-    solver = GMVLongOnly(long_only=True)
-    g, gl, fc, to = _portfolio_runs(
-        window, panel["ret"][r], series.model, gmv_long_every=1, long_solver=solver.solve if long_only else None,
-        n_random=risk.n_random_portfolios, seed=risk.seed, desc=name,
-    )
+    with one_blas_thread():
+        cs, series = risk_model_series(panel, exposures, window, factor_names=factor_names, risk=risk, use_sectors=use_sectors)
+        # one compiled GMV+ problem for the whole test window: as many slots as the largest daily universe
+        solver = GMVLongOnly(long_only=True, capacity=max(1, int(panel.member[r][window.test].sum(1).max())))
+        g, gl, fc, to = _portfolio_runs(
+            window, panel["ret"][r], series.model, gmv_long_every=1, long_solver=solver.solve if long_only else None,
+            n_random=risk.n_random_portfolios, seed=risk.seed, desc=name,
+        )
     dates = panel.dates[r]
     # R^2 of day t+1 returns on exposures at t, reported at the decision day t
     r2 = pd.Series(cs.r2[window.test + 1], index=dates[window.test], name=name)
@@ -218,6 +231,8 @@ def evaluate_dense_estimator(name: str, panel: Panel, window: EvalWindow, *, met
     GMV is rebalanced daily; the dense long-only problem (``N x N``, rebuilt each time) every
     ``risk.dense_long_every`` days, with weights drifting in between.
     """
+    from riskstudy.portfolio.optimize import gmv_long_only_dense
+
     r = window.rows
     ret = panel["ret"][r]
     mask = panel.member[r]
@@ -226,11 +241,12 @@ def evaluate_dense_estimator(name: str, panel: Panel, window: EvalWindow, *, met
     def model_at(t: int):
         return trailing_covariance(ret, t, method=method, window=risk.estimator_window, mask=mask, **kw)
 
-    g, gl, fc, to = _portfolio_runs(
-        window, ret, model_at, gmv_long_every=risk.dense_long_every,
-        long_solver=lambda m: gmv_long_only_dense(m.covariance()), n_random=risk.n_random_portfolios,
-        seed=risk.seed, desc=name,
-    )
+    with one_blas_thread():
+        g, gl, fc, to = _portfolio_runs(
+            window, ret, model_at, gmv_long_every=risk.dense_long_every,
+            long_solver=lambda m: gmv_long_only_dense(m.covariance()), n_random=risk.n_random_portfolios,
+            seed=risk.seed, desc=name,
+        )
     return ModelEvaluation(name, None, None, g, gl, fc, to)
 
 
@@ -292,7 +308,8 @@ def evaluate_market(params, md, *, models_dir) -> MarketReport:
     style = style_factors(panel, md.benchmark, **params.style.model_dump())
     evals["FRM"] = evaluate_factor_model("FRM", panel, style, window, factor_names=list(STYLE_FACTORS), risk=risk)
     for label, k in (("SRM", d.n_factors), ("SRM x2", d.k_double)):
-        pca = pca_exposures(panel["ret"], k=k, window=risk.srm_window, refit_every=risk.srm_refit_every, mask=panel.member)
+        with one_blas_thread():
+            pca = pca_exposures(panel["ret"], k=k, window=risk.srm_window, refit_every=risk.srm_refit_every, mask=panel.member)
         evals[label] = evaluate_factor_model(label, panel, pca, window, factor_names=[f"pc{i + 1}" for i in range(k)], risk=risk)
     seed_rows, drm_first = [], {}
     for label, k in (("DRM", d.n_factors), ("DRM x2", d.k_double)):

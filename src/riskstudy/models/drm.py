@@ -26,16 +26,21 @@ cross-sectional scale stays close to, but not exactly, 1.
 
 GAT memory/speed trade-off
 --------------------------
-:math:`e_{ij} = s_i + s'_j` is a rank-1 sum, so the logits of a (day, step) graph are one
-broadcast ``M x M`` tensor. Plain autograd over ``B = 64, L = 20, M = 300`` would keep about
-three float ``(B, L, M, M)`` tensors (~1.4 GB) and spend most of the step streaming them through
-memory. Instead the attention is a custom autograd function (:class:`_Attention`) that runs
-over chunks of ``gat_chunk_days`` days, keeps no float ``M x M`` tensor for backward (only the
-dropout's random bytes, 1 byte per weight: ~115 MB for the batch above), recomputes the
-logits in backward (one extra cheap elementwise pass) and does all ``M x M`` work in place on
-a few cache-sized buffers. Peak ``M x M`` memory is ~4 float buffers of one chunk
-(``4 * gat_chunk_days * L * M^2 * 4`` bytes, ~29 MB at the defaults). Gradients equal the
-dense reference to float64 round-off (tested).
+:math:`e_{ij} = s_i + t_j` is a rank-1 sum and LeakyReLU is linear on each side of 0, so every
+attention weight factorises into a row term times a column term, with the regime
+(:math:`s_i + t_j > 0`) a threshold on the column score :math:`t_j`. The attention is a custom
+autograd function (:class:`_Attention`) that never evaluates an exponential per pair:
+
+* without dropout (validation, prediction, ``attn_dropout = 0``) every sum over neighbours is
+  a sorted prefix/suffix sum, ``O(M log M)`` per (day, step) graph instead of ``O(M^2)``;
+* with dropout (training) the per-pair mask forces ``O(M^2)`` work, but only as two 0/1
+  masks per graph and matrix products with them (one comparison and a few products per pair);
+  nothing float ``M x M`` is kept for backward, only the dropout's random bytes (1 byte per
+  pair: ~115 MB for ``B = 64, L = 20, M = 300``). Work runs over chunks of ``gat_chunk_days``
+  days, bounding the float ``M x M`` buffers to ``~3 * gat_chunk_days * L * M^2 * 4`` bytes.
+
+Values and gradients equal the dense textbook layer to float64 round-off (tested, with and
+without dropout).
 """
 
 from __future__ import annotations
@@ -174,50 +179,130 @@ def _keep_mask(random_bytes: torch.Tensor, *, p: float, dtype: torch.dtype) -> t
     return torch.ge(random_bytes, round(p * 256), out=out)
 
 
-class _Attention(torch.autograd.Function):
-    r"""Masked additive attention without saved float ``M x M`` tensors.
+#: Exponents below this give exactly 0 (relative weight < 1e-26): keeps every factor and product
+#: in normal floating-point range (denormals and the -1e30 non-member scores are ~40x slower).
+LOG_FLOOR = -60.0
 
-    Forward: :math:`\tilde h_i = \sum_j A_{ij} z_j` with
-    :math:`A_{ij} = D_{ij} e_{ij} / ((1-p) S_i)`, :math:`e_{ij} = \exp(\mathrm{LeakyReLU}(s_i + t_j) - m_i)`,
-    :math:`S_i = \sum_j e_{ij}` and the row max :math:`m_i = \mathrm{LeakyReLU}(s_i + \max_j t_j)`
-    (LeakyReLU is monotone, so no ``M x M`` max pass). Backward recomputes :math:`e` and uses
-    :math:`\partial L/\partial \ell_{ij} = e_{ij} r_i (D_{ij} G_{ij} - (1-p) c_i)` with
-    :math:`G_{ij} = g_i^\top z_j`, :math:`c_i = g_i^\top \tilde h_i`, :math:`r_i = 1/((1-p)S_i)`:
-    the softmax Jacobian's row term collapses to :math:`c_i` because
-    :math:`\sum_k A_{ik} G_{ik} = g_i^\top \tilde h_i`. All ``M x M`` work is in-place float
-    arithmetic on a few cache-sized buffers per call; only the dropout's random bytes (1 byte
-    per weight) are kept for backward.
+
+def _exp_or_zero(v: torch.Tensor) -> torch.Tensor:
+    """``exp(v)`` where ``v > LOG_FLOOR``, else exactly 0."""
+    return torch.where(v > LOG_FLOOR, v.clamp_min(LOG_FLOOR).exp(), 0.0)
+
+
+def _regime_sums(keys: torch.Tensor, queries: torch.Tensor, upper: torch.Tensor, lower: torch.Tensor
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""Per query, the sums of ``upper`` over keys above it and of ``lower`` over keys at or below it.
+
+    :math:`U_i = \sum_{j: k_j > q_i} u_j`, :math:`D_i = \sum_{j: k_j \le q_i} l_j`, in
+    ``O(M log M)`` by sorting the keys and taking suffix/prefix sums.
+
+    Parameters
+    ----------
+    keys, queries : torch.Tensor, shape (G, M)
+    upper, lower : torch.Tensor, shape (G, M, C)
+
+    Returns
+    -------
+    above, below : torch.Tensor, shape (G, M, C)
+    """
+    sorted_keys, perm = keys.sort(dim=-1)
+    n_below = torch.searchsorted(sorted_keys, queries, right=True)  # (G, M): keys <= query
+    idx = perm.unsqueeze(-1).expand_as(upper)
+    zero = upper.new_zeros(upper.shape[0], 1, upper.shape[-1])
+    suffix = torch.cat([upper.gather(1, idx).flip(1).cumsum(1).flip(1), zero], dim=1)  # (G, M+1, C)
+    prefix = torch.cat([zero, lower.gather(1, idx).cumsum(1)], dim=1)
+    at = n_below.unsqueeze(-1).expand(-1, -1, upper.shape[-1])
+    return suffix.gather(1, at), prefix.gather(1, at)
+
+
+class _Attention(torch.autograd.Function):
+    r"""Masked additive attention in factorised form: no ``M x M`` exponentials, none saved.
+
+    With :math:`u_{ij} = s_i + t_j`, LeakyReLU is linear on each side of 0, so every weight is
+    a product of a row and a column term,
+
+    .. math::  e_{ij} = \exp(\mathrm{LeakyReLU}(u_{ij}) - m_i) =
+               \begin{cases} a^+_i b^+_j & u_{ij} > 0 \\ a^-_i b^-_j & u_{ij} \le 0 \end{cases}
+
+    with :math:`b^+_j = e^{t_j - t^*}`, :math:`b^-_j = e^{0.01 (t_j - t^*)}`,
+    :math:`a^+_i = e^{x_i - m_i}`, :math:`a^-_i = e^{0.01 x_i - m_i}`, :math:`x_i = s_i + t^*`,
+    :math:`t^* = \max_j t_j` and :math:`m_i = \mathrm{LeakyReLU}(x_i)` (all four terms lie in
+    ``(0, 1]``, and the largest weight of every row is exactly 1). ``u_ij > 0`` iff
+    ``t_j > -s_i``: the "positive" neighbours of row ``i`` are a suffix of the keys sorted by
+    ``t``, so every sum over ``j`` without dropout (the softmax normaliser
+    :math:`S_i = \sum_j e_{ij}`, and in eval mode the aggregate :math:`\sum_j e_{ij} z_j`) is a
+    gather of suffix/prefix sums: ``O(M log M)`` per graph (:func:`_regime_sums`).
+
+    With dropout :math:`D_{ij}` (training), the aggregate
+    :math:`\tilde h_i = r_i \sum_j D_{ij} e_{ij} z_j`, :math:`r_i = 1/((1-p) S_i)`, becomes two
+    masked matrix products, :math:`a^+ \circ (D^+ (b^+ z)) + a^- \circ (D^- (b^- z))` with the
+    0/1 matrices :math:`D^\pm = D \circ [u \gtrless 0]`: one comparison and one product per
+    weight instead of add, LeakyReLU, exp and scaling. Backward uses
+    :math:`\partial L/\partial \ell_{ij} = e_{ij} r_i (D_{ij} G_{ij} - (1-p) c_i)`
+    (:math:`G_{ij} = g_i^\top z_j`, :math:`c_i = g_i^\top \tilde h_i`), which factorises the same way:
+    the ``G`` terms reuse the forward products (rows) or need :math:`D^{\pm\top} (a^\pm r g)`
+    (columns, also giving ``dz``); the ``c`` terms are sorted sums over rows. Only the dropout's
+    random bytes (1 byte per weight) are kept for backward.
     """
 
     @staticmethod
+    def _terms(s: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        t_max = t.amax(-1, keepdim=True)
+        x = s + t_max
+        m = F.leaky_relu(x, NEG_SLOPE)
+        d = t - t_max
+        return tuple(_exp_or_zero(v) for v in (x - m, NEG_SLOPE * x - m, d, NEG_SLOPE * d))
+
+    @staticmethod
+    def _dropout_regimes(random_bytes: torch.Tensor, s: torch.Tensor, t: torch.Tensor, p: float
+                         ) -> tuple[torch.Tensor, torch.Tensor]:
+        keep = _keep_mask(random_bytes, p=p, dtype=s.dtype)  # (G, M, M)
+        d_pos = torch.gt(t.unsqueeze(-2), -s.unsqueeze(-1), out=torch.empty_like(keep)).mul_(keep)
+        return d_pos, keep.sub_(d_pos)
+
+    @staticmethod
     def forward(ctx, s: torch.Tensor, t: torch.Tensor, z: torch.Tensor, p: float, seed: int) -> torch.Tensor:
-        m = F.leaky_relu(s + t.amax(-1, keepdim=True), NEG_SLOPE)
-        e = F.leaky_relu_(s.unsqueeze(-1) + t.unsqueeze(-2), NEG_SLOPE).sub_(m.unsqueeze(-1)).exp_()  # (b, M, M)
-        r = 1.0 / ((1.0 - p) * e.sum(-1))  # (b, M)
-        random_bytes = _dropout_bytes(e.shape, seed=seed, device=e.device) if p > 0 else None
-        if random_bytes is not None:
-            e.mul_(_keep_mask(random_bytes, p=p, dtype=e.dtype))
-        out = (e @ z) * r.unsqueeze(-1)
-        ctx.save_for_backward(s, t, z, m, r, out, random_bytes)
+        a_pos, a_neg, b_pos, b_neg = _Attention._terms(s, t)
+        bz_pos, bz_neg = b_pos.unsqueeze(-1) * z, b_neg.unsqueeze(-1) * z
+        above, below = _regime_sums(t, -s, torch.cat([b_pos.unsqueeze(-1), bz_pos], -1),
+                                    torch.cat([b_neg.unsqueeze(-1), bz_neg], -1))
+        s_pos, s_neg = above[..., 0], below[..., 0]  # undropped normaliser parts
+        r = 1.0 / ((1.0 - p) * (a_pos * s_pos + a_neg * s_neg))
+        random_bytes = None
+        if p > 0:
+            random_bytes = _dropout_bytes(torch.Size((*t.shape, t.shape[-1])), seed=seed, device=t.device)
+            d_pos, d_neg = _Attention._dropout_regimes(random_bytes, s, t, p)
+            n_pos, n_neg = d_pos @ bz_pos, d_neg @ bz_neg
+        else:
+            n_pos, n_neg = above[..., 1:], below[..., 1:]
+        out = (a_pos.unsqueeze(-1) * n_pos + a_neg.unsqueeze(-1) * n_neg) * r.unsqueeze(-1)
+        ctx.save_for_backward(s, t, z, r, out, n_pos, n_neg, s_pos, s_neg, random_bytes)
         ctx.p = p
         return out
 
     @staticmethod
     def backward(ctx, g: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        s, t, z, m, r, out, random_bytes = ctx.saved_tensors
+        s, t, z, r, out, n_pos, n_neg, s_pos, s_neg, random_bytes = ctx.saved_tensors
         p = ctx.p
-        u = s.unsqueeze(-1) + t.unsqueeze(-2)
-        e = F.leaky_relu(u, NEG_SLOPE).sub_(m.unsqueeze(-1)).exp_()
-        slope = u.sign_().mul_((1 - NEG_SLOPE) / 2).add_((1 + NEG_SLOPE) / 2)  # LeakyReLU'(u)
-        grad = g @ z.transpose(-1, -2)  # G_ij = g_i . z_j
-        keep = _keep_mask(random_bytes, p=p, dtype=e.dtype) if random_bytes is not None else None
-        if keep is not None:
-            grad.mul_(keep)
-        grad.sub_((1.0 - p) * (g * out).sum(-1, keepdim=True)).mul_(e).mul_(r.unsqueeze(-1)).mul_(slope)
-        if keep is not None:
-            e.mul_(keep)
-        dz = e.transpose(-1, -2) @ (g * r.unsqueeze(-1))
-        return grad.sum(-1), grad.sum(-2), dz, None, None
+        a_pos, a_neg, b_pos, b_neg = _Attention._terms(s, t)
+        c = (g * out).sum(-1)  # (G, M)
+        q = g * r.unsqueeze(-1)
+        cr = ((1.0 - p) * c * r).unsqueeze(-1)
+        # rows: sum_j e_ij slope_ij (D_ij G_ij - (1-p) c_i) r_i
+        ds = (a_pos * (q * n_pos).sum(-1) + NEG_SLOPE * a_neg * (q * n_neg).sum(-1)
+              - cr[..., 0] * (a_pos * s_pos + NEG_SLOPE * a_neg * s_neg))
+        # columns: sums over rows i of row terms, split by regime (u_ij > 0 iff s_i > -t_j)
+        qa_pos, qa_neg = a_pos.unsqueeze(-1) * q, a_neg.unsqueeze(-1) * q
+        c_above, c_below = _regime_sums(s, -t, a_pos.unsqueeze(-1) * cr, a_neg.unsqueeze(-1) * cr)
+        if random_bytes is not None:
+            d_pos, d_neg = _Attention._dropout_regimes(random_bytes, s, t, p)
+            u_pos, u_neg = d_pos.transpose(-1, -2) @ qa_pos, d_neg.transpose(-1, -2) @ qa_neg
+        else:
+            u_pos, u_neg = _regime_sums(s, -t, qa_pos, qa_neg)
+        dz = b_pos.unsqueeze(-1) * u_pos + b_neg.unsqueeze(-1) * u_neg
+        dt = (b_pos * ((z * u_pos).sum(-1) - c_above[..., 0])
+              + NEG_SLOPE * b_neg * ((z * u_neg).sum(-1) - c_below[..., 0]))
+        return ds, dt, dz, None, None
 
 
 class StockGAT(nn.Module):

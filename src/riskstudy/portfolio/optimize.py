@@ -4,23 +4,31 @@
 (``Sigma = X F X' + diag(d)``, never densified) or, for the dense estimators,
 :class:`~riskstudy.risk.estimators.DenseRiskModel`.
 
-The long-only GMV is a CVXPY problem in factor form,
+The long-only GMV is a CVXPY problem in factor form over ``C`` slots,
 
-.. math::  \\min_w \\|L' w\\|^2 + \\|\\sqrt{d} \\circ w\\|^2 \\quad
-           \\text{s.t. } 1'w = 1,\\; w \\ge 0, \\qquad L = X F^{1/2},
+.. math::  \\min_w \\|L' w\\|^2 + \\sum_i d_i w_i^2 + c\\,(1 - m)'w \\quad
+           \\text{s.t. } m'w = 1,\\; w \\ge 0, \\qquad L = X F^{1/2},
 
-with ``L`` and ``sqrt(d)`` as CVXPY Parameters (DPP), compiled once per
-``(N, P)`` and re-solved daily with new values and a warm start. The objective is
-rescaled by ``1 / mean(d)`` (same minimiser) so the solver's absolute tolerances
-are meaningful for daily variances ~1e-4. Default solver: Clarabel (interior
-point, default tolerances ``tol_gap_abs = tol_gap_rel = tol_feas = 1e-8``); OSQP
-is supported with ``eps_abs = eps_rel = 1e-7`` and solution polishing. Long-only
-solutions are clipped at 0 (solver noise ~1e-10) and renormalised to sum to 1.
+with ``L`` (P, C), ``d`` (C,) and the slot mask ``m`` (C,) as CVXPY Parameters
+(DPP). It is compiled once per number of factors ``P`` and capacity ``C`` and
+re-solved daily with new parameter values: the day's ``N <= C`` stocks fill slots
+``0..N-1`` (``m = 1``); the unused slots get zero loadings, ``d = 1``, ``m = 0`` and
+a small linear cost ``c`` (long-only), so they are out of the budget, have optimum
+exactly 0 (strictly complementary, which keeps the interior-point iteration count
+of the unpadded problem) and are dropped. A changing membership or universe size
+therefore only changes parameter values; the capacity grows geometrically
+(recompiling) only when a day has more stocks than slots. The
+objective is rescaled by ``1 / mean(d)`` (same minimiser) so the solver's absolute
+tolerances are meaningful for daily variances ~1e-4. Default solver: Clarabel
+(interior point, default tolerances ``tol_gap_abs = tol_gap_rel = tol_feas = 1e-8``);
+OSQP is supported with ``eps_abs = eps_rel = 1e-7`` and solution polishing.
+Long-only solutions are clipped at 0 (solver noise ~1e-10) and renormalised to sum to 1.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +47,10 @@ SOLVER_OPTIONS: dict[str, dict[str, Any]] = {
     "OSQP": {"eps_abs": 1e-7, "eps_rel": 1e-7, "polish": True, "max_iter": 200_000},
 }
 _OK = (cp.OPTIMAL, cp.OPTIMAL_INACCURATE)
+# Linear cost of an unused slot of GMVLongOnly (long-only): its optimum w = 0 then has a dual
+# of this size (strict complementarity) instead of 0, which spares the interior-point solver
+# the extra iterations a degenerate bound costs; ~0.01-0.1 matches the scaled problem's duals.
+_UNUSED_SLOT_COST = 0.03
 
 
 def _solve(problem: cp.Problem, solver: str, what: str, **kwargs: Any) -> None:
@@ -63,13 +75,18 @@ def gmv_closed_form(model: RiskModel) -> np.ndarray:
 @dataclass
 class _Compiled:
     problem: cp.Problem
-    w: cp.Variable
-    loadings_t: cp.Parameter  # (P, N) = L'
-    sqrt_d: cp.Parameter  # (N,)
+    w: cp.Variable  # (C,)
+    loadings_t: cp.Parameter  # (P, C) = L', zero columns in unused slots
+    spec_var: cp.Parameter  # (C,) d / mean(d), 1 in unused slots
+    used: cp.Parameter  # (C,) 1 in the slots of the day's stocks, 0 elsewhere
+
+    @property
+    def capacity(self) -> int:
+        return self.w.shape[0]
 
 
 class GMVLongOnly:
-    """Factor-form minimum-variance problem compiled once per universe size.
+    """Factor-form minimum-variance problem compiled once per universe and re-solved with new parameters.
 
     Parameters
     ----------
@@ -77,44 +94,94 @@ class GMVLongOnly:
         Impose ``w >= 0`` (GMV+); ``False`` gives the fully invested GMV.
     solver : {"CLARABEL", "OSQP"}
     warm_start : bool
-        Start from the previous solution of the same size.
+        Reuse the solver's previous state (Clarabel: its workspace; OSQP: also the previous
+        solution, slot by slot, i.e. the day's ``i``-th stock starts from yesterday's ``i``-th).
+    capacity : int, optional
+        Slots of the compiled problem, e.g. the largest number of stocks the universe has on
+        any day; default: the first model's ``n_assets``. A model with more stocks
+        recompiles with ``max(n_assets, ceil(growth * capacity))`` slots.
+    growth : float
+        Geometric growth factor of the capacity (> 1).
 
     Attributes
     ----------
     n_solves_ : int
         Problems solved so far.
+    n_compiles_ : int
+        CVXPY problems built (and canonicalised on their first solve) so far.
     """
 
-    def __init__(self, *, long_only: bool = True, solver: str = "CLARABEL", warm_start: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        long_only: bool = True,
+        solver: str = "CLARABEL",
+        warm_start: bool = True,
+        capacity: int | None = None,
+        growth: float = 1.1,
+    ) -> None:
+        if growth <= 1.0:
+            raise ValueError(f"GMVLongOnly: growth must be > 1, got {growth}")
         self.long_only = long_only
         self.solver = solver
         self.warm_start = warm_start
+        self.capacity = capacity
+        self.growth = growth
         self.n_solves_ = 0
-        self._cache: dict[tuple[int, int], _Compiled] = {}
+        self.n_compiles_ = 0
+        self._cache: dict[int, _Compiled] = {}  # by number of factors P
+
+    def _build(self, capacity: int, p: int) -> _Compiled:
+        w = cp.Variable(capacity)
+        lt = cp.Parameter((p, capacity))
+        d = cp.Parameter(capacity, nonneg=True)
+        used = cp.Parameter(capacity, nonneg=True)
+        objective = cp.sum_squares(lt @ w) + d @ cp.square(w)
+        cons = [used @ w == 1]
+        if self.long_only:
+            objective = objective + _UNUSED_SLOT_COST * ((1.0 - used) @ w)
+            cons.append(w >= 0)
+        problem = cp.Problem(cp.Minimize(objective), cons)
+        assert problem.is_dpp()
+        self.n_compiles_ += 1
+        logger.debug("GMVLongOnly: compiling for %d slots, %d factors", capacity, p)
+        return _Compiled(problem, w, lt, d, used)
 
     def _compiled(self, n: int, p: int) -> _Compiled:
-        if (n, p) not in self._cache:
-            w = cp.Variable(n)
-            lt = cp.Parameter((p, n))
-            sd = cp.Parameter(n, nonneg=True)
-            cons = [cp.sum(w) == 1] + ([w >= 0] if self.long_only else [])
-            problem = cp.Problem(cp.Minimize(cp.sum_squares(lt @ w) + cp.sum_squares(cp.multiply(sd, w))), cons)
-            assert problem.is_dpp()
-            self._cache[(n, p)] = _Compiled(problem, w, lt, sd)
-        return self._cache[(n, p)]
+        c = self._cache.get(p)
+        if c is None:
+            self._cache[p] = c = self._build(max(n, self.capacity or n), p)
+        elif n > c.capacity:
+            self._cache[p] = c = self._build(max(n, math.ceil(self.growth * c.capacity)), p)
+        return c
 
     def solve(self, model: FactorRiskModel) -> np.ndarray:
-        """Minimum-variance weights (N,) for ``model`` over its ``model.n_assets`` stocks."""
+        """Minimum-variance weights for ``model``.
+
+        Parameters
+        ----------
+        model : FactorRiskModel
+            ``N = model.n_assets`` stocks and ``P`` factors.
+
+        Returns
+        -------
+        ndarray (N,)
+            Weights over the model's stocks (in the order of ``model.assets``), summing to 1.
+        """
         n, p = model.exposures.shape
         c = self._compiled(n, p)
-        scale = 1.0 / np.sqrt(model.specific_var.mean())
-        c.loadings_t.value = scale * model.factor_loadings().T
-        c.sqrt_d.value = scale * np.sqrt(model.specific_var)
+        cap = c.capacity
+        scale = 1.0 / model.specific_var.mean()
+        lt = np.zeros((p, cap))
+        lt[:, :n] = np.sqrt(scale) * model.factor_loadings().T
+        c.loadings_t.value = lt
+        c.spec_var.value = np.r_[scale * model.specific_var, np.ones(cap - n)]
+        c.used.value = np.r_[np.ones(n), np.zeros(cap - n)]
         if not self.warm_start:
             c.w.value = None
-        _solve(c.problem, self.solver, f"GMVLongOnly(n={n}, p={p})", warm_start=self.warm_start)
+        _solve(c.problem, self.solver, f"GMVLongOnly(n={n}, p={p}, capacity={cap})", warm_start=self.warm_start)
         self.n_solves_ += 1
-        return _clean(c.w.value, self.long_only)
+        return _clean(c.w.value[:n], self.long_only)
 
 
 def gmv_long_only_dense(cov: np.ndarray, *, long_only: bool = True, solver: str = "CLARABEL") -> np.ndarray:
