@@ -1,0 +1,27 @@
+"""Tests for riskstudy.notebook: the papermill + HTML runner of the DVC stages."""
+
+import json
+
+import nbformat
+import pytest
+
+from riskstudy.notebook import main, parse_value
+
+
+@pytest.mark.parametrize(("text", "value"), [("us", "us"), ("3", 3), ("0.5", 0.5), ("True", True), ("None", None),
+                                             ("params.yaml", "params.yaml")])
+def test_parameter_values_are_typed_like_papermill(text, value):
+    assert parse_value(text) == value and type(parse_value(text)) is type(value)
+
+
+def test_runs_with_injected_parameters_and_renders_html(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell('market = "us"\nn = 1', metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell("print(market * n)")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    src, out = tmp_path / "nb.ipynb", tmp_path / "out" / "nb_cn.ipynb"
+    nbformat.write(nb, src)
+    main([str(src), str(out), "-p", "market", "cn", "-p", "n", "2"])
+    done = json.loads(out.read_text())
+    assert "".join(done["cells"][-1]["outputs"][0]["text"]) == "cncn\n"  # injected after the parameters cell
+    assert "cncn" in out.with_suffix(".html").read_text()
