@@ -188,16 +188,17 @@ def run_benchmark(source: BatchSource | None = None, *, days: np.ndarray | None 
     t = time.perf_counter()
     train_step_per_day(model, opt, batches[0], carry)
     per_day_s = time.perf_counter() - t
+    members_first = _members(batches[:1])
 
     universe = members / len(days)
     flops = 3 * model_flops(config, members=members, universe=round(universe))
-    flops_first = 3 * model_flops(config, members=_members(batches[:1]), universe=round(universe))
+    flops_first = 3 * model_flops(config, members=members_first, universe=round(universe))
     peak = matmul_peak_gflops()
     achieved = flops / epoch_s / 1e9
     return {
         "batched_stock_days_per_s": members / epoch_s,
-        "per_day_stock_days_per_s": _members(batches[:1]) / per_day_s,
-        "speedup": (members / epoch_s) / (_members(batches[:1]) / per_day_s),
+        "per_day_stock_days_per_s": members_first / per_day_s,
+        "speedup": (members / epoch_s) / (members_first / per_day_s),
         "epoch_seconds": epoch_s,
         "per_day_gflops": flops_first / per_day_s / 1e9,
         "achieved_gflops": achieved,
