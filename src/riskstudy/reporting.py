@@ -102,6 +102,9 @@ def build_summary(*, markets: list[str], profile: str, reports_dir: str | Path =
             out += [
                 f"DRM training: {len(tr['runs'])} runs in {tr['train_seconds_total'] / 60:.1f} min, validation R^2 (mean over seeds) "
                 + ", ".join(f"K={k}: {v:.2%}" for k, v in tr["valid_r2_mean"].items())
+                + ("; the same networks before training: "
+                   + ", ".join(f"K={k}: {v:.2%}" for k, v in tr["valid_r2_init_mean"].items())
+                   if "valid_r2_init_mean" in tr else "")
                 + (f"; peak memory of the stage {rss / 1024:.2f} GiB" if rss is not None else "")
                 + f". [notebook](notebooks/20_deep_risk_model_{mk}.html)",
                 "",
@@ -113,7 +116,8 @@ def build_summary(*, markets: list[str], profile: str, reports_dir: str | Path =
             out += ["### Table 1: R^2 and annualised volatility of GMV / GMV+ (test window)", "",
                     markdown_table(t1, pct=list(t1.columns)), "",
                     "Paper columns: CSI300 (all A-shares universe), 2017-01 .. 2020-02. DRM rows: mean over seeds "
-                    f"(per-seed values in `metrics/forecast_{mk}.json`). [notebook](notebooks/21_risk_model_evaluation_{mk}.html)", ""]
+                    f"(per-seed values in `metrics/forecast_{mk}.json`); \"untrained\" rows: the first seed's network "
+                    f"before any gradient step (the control for what training added). [notebook](notebooks/21_risk_model_evaluation_{mk}.html)", ""]
         if (m / f"table2_{mk}.json").exists():
             out += ["### Table 2: DRM factor statistics (K = drm.n_factors, first seed)", "",
                     _table_from_metrics(read_metrics(m / f"table2_{mk}.json"), pct=["pct_abs_t_gt_2"], floatfmt=".2f", index_name="factor"), ""]

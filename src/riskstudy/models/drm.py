@@ -293,12 +293,14 @@ class _Attention(torch.autograd.Function):
               - cr[..., 0] * (a_pos * s_pos + NEG_SLOPE * a_neg * s_neg))
         # columns: sums over rows i of row terms, split by regime (u_ij > 0 iff s_i > -t_j)
         qa_pos, qa_neg = a_pos.unsqueeze(-1) * q, a_neg.unsqueeze(-1) * q
-        c_above, c_below = _regime_sums(s, -t, a_pos.unsqueeze(-1) * cr, a_neg.unsqueeze(-1) * cr)
+        cr_pos, cr_neg = a_pos.unsqueeze(-1) * cr, a_neg.unsqueeze(-1) * cr
         if random_bytes is not None:
+            c_above, c_below = _regime_sums(s, -t, cr_pos, cr_neg)
             d_pos, d_neg = _Attention._dropout_regimes(random_bytes, s, t, p)
             u_pos, u_neg = d_pos.transpose(-1, -2) @ qa_pos, d_neg.transpose(-1, -2) @ qa_neg
-        else:
-            u_pos, u_neg = _regime_sums(s, -t, qa_pos, qa_neg)
+        else:  # one sort of the row scores for both the c terms (channel 0) and dz
+            above, below = _regime_sums(s, -t, torch.cat([cr_pos, qa_pos], -1), torch.cat([cr_neg, qa_neg], -1))
+            c_above, c_below, u_pos, u_neg = above[..., :1], below[..., :1], above[..., 1:], below[..., 1:]
         dz = b_pos.unsqueeze(-1) * u_pos + b_neg.unsqueeze(-1) * u_neg
         dt = (b_pos * ((z * u_pos).sum(-1) - c_above[..., 0])
               + NEG_SLOPE * b_neg * ((z * u_neg).sum(-1) - c_below[..., 0]))

@@ -18,7 +18,7 @@ from riskstudy.config import Params
 from riskstudy.data.prepare import MarketData
 from riskstudy.features.drm_inputs import DRMDataset, split_rows
 from riskstudy.models.drm import DRMConfig
-from riskstudy.models.train import FitResult, fit_drm, predict_exposures
+from riskstudy.models.train import HISTORY_COLUMNS, FitResult, evaluate, fit_drm, init_model, predict_exposures
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +124,25 @@ def train_and_predict(
     return DRMRun(config, fit, days.predict, expo)
 
 
+def untrained_run(ds: DRMDataset, days: SplitDays, config: DRMConfig, *, predict: bool = True) -> DRMRun:
+    """The control for a trained run: the same network at its initialisation, never trained.
+
+    Same config and seed as the trained run, so it is exactly that run's starting point
+    (:func:`~riskstudy.models.train.init_model`); the per-day normalisation and the exposure
+    smoothing apply as in the trained model. Its history is one row, ``epoch = 0``, with the
+    validation metrics (carry started cold on the first validation day). ``predict=False``
+    skips the exposures (``exposures`` is then empty).
+    """
+    model = init_model(config).to(config.resolved_device()).eval()
+    valid = evaluate(model, ds, days.valid)
+    history = pd.DataFrame([{"epoch": 0, **{f"valid_{k}": v for k, v in valid.items()}}], columns=HISTORY_COLUMNS)
+    if predict:
+        expo = predict_exposures(model, ds, days.predict, n_instruments=ds.n_instruments)
+        return DRMRun(config, FitResult(model=model, history=history, best_epoch=0), days.predict, expo)
+    return DRMRun(config, FitResult(model=model, history=history, best_epoch=0), days.predict[:0],
+                  np.zeros((0, ds.n_instruments, config.n_factors), dtype=np.float32))
+
+
 def full_exposures(run: DRMRun, n_days: int) -> np.ndarray:
     """Exposures on the full panel calendar ``(T, N, K)``, NaN outside the predicted rows."""
     out = np.full((n_days, *run.exposures.shape[1:]), np.nan, dtype=np.float32)
@@ -165,6 +184,11 @@ def run_name(n_factors: int, seed: int) -> str:
     return f"drm_k{n_factors}_s{seed}"
 
 
+def untrained_name(n_factors: int) -> str:
+    """Stored exposures of the untrained control (first seed) of the K-factor DRM."""
+    return f"drm_k{n_factors}_untrained"
+
+
 def config_tag(config: DRMConfig) -> str:
     """Short hash of a configuration (checkpoint names: a changed config never resumes a stale run)."""
     import hashlib
@@ -185,11 +209,14 @@ def train_suite(
 
     Saves each run with :func:`save_run` under ``out_dir`` (dvclive curves in
     ``out_dir/dvclive/<run>``); checkpoints (named by config hash, so a killed run
-    resumes and a changed one starts afresh) go to ``checkpoint_dir``.
+    resumes and a changed one starts afresh) go to ``checkpoint_dir``. Every run is
+    compared with its own starting point (:func:`untrained_run`): its validation R^2 before
+    training is ``valid_r2_init``, and the first seed's untrained exposures are saved as
+    :func:`untrained_name` for the evaluation's "untrained" control rows.
 
     Returns
     -------
-    summary : DataFrame, one row per run (k, seed, best_epoch, valid_r2, seconds)
+    summary : DataFrame, one row per run (k, seed, best_epoch, valid_r2, valid_r2_init, train_r2, epochs, seconds)
     history : DataFrame, per-epoch curves of every run (column ``run``)
     """
     out_dir = Path(out_dir)
@@ -204,6 +231,9 @@ def train_suite(
                 from dvclive import Live
 
                 live = Live(dir=str(out_dir / "dvclive" / name), save_dvc_exp=False, dvcyaml=None, report=None)
+            control = untrained_run(ds, days, cfg, predict=seed == params.drm.seeds[0])
+            if seed == params.drm.seeds[0]:
+                save_run(control, out_dir, untrained_name(k), dates=ds.panel.dates, instruments=ds.panel.instruments)
             t0 = pd.Timestamp.now()
             log.info("training %s on %d train / %d valid days", name, len(days.train), len(days.valid))
             run = train_and_predict(ds, days, cfg, checkpoint=ckpt, live=live)
@@ -214,7 +244,8 @@ def train_suite(
             histories.append(h)
             best = h.loc[h.epoch == run.fit.best_epoch].iloc[0]
             rows.append({"run": name, "k": k, "seed": seed, "best_epoch": run.fit.best_epoch,
-                         "valid_r2": float(best.valid_r2), "train_r2": float(best.train_r2),
+                         "valid_r2": float(best.valid_r2),
+                         "valid_r2_init": float(control.fit.history.valid_r2.iloc[0]), "train_r2": float(best.train_r2),
                          "epochs": int(len(h)), "seconds": (pd.Timestamp.now() - t0).total_seconds()})
     return pd.DataFrame(rows), pd.concat(histories, ignore_index=True)
 

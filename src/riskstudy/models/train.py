@@ -268,6 +268,16 @@ def _set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def init_model(config: DRMConfig) -> DeepRiskModel:
+    """The network at the seeded initialisation :func:`fit_drm` starts from (``torch.manual_seed(config.seed)``).
+
+    Evaluated as it is, it is the "untrained network" control: what the architecture, the
+    per-day normalisation and the exposure smoothing give before any gradient step.
+    """
+    torch.manual_seed(config.seed)
+    return DeepRiskModel(config)
+
+
 def fit_drm(
     source: BatchSource,
     *,
@@ -304,8 +314,7 @@ def fit_drm(
         raise ValueError(f"fit_drm needs non-empty train_days and valid_days, "
                          f"got {len(train_days)} and {len(valid_days)} days")
     device = config.resolved_device()
-    torch.manual_seed(config.seed)
-    model = DeepRiskModel(config).to(device)
+    model = init_model(config).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     history: list[dict[str, float]] = []
     best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
