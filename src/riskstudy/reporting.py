@@ -72,6 +72,11 @@ def _table_from_metrics(d: dict, *, pct: list[str] | None = None, floatfmt: str 
     return markdown_table(df, pct=pct, floatfmt=floatfmt)
 
 
+def _per_k(values: dict[str, float]) -> str:
+    """``{"10": 0.31, "20": 0.37}`` as ``K=10: 31.00%, K=20: 37.00%``."""
+    return ", ".join(f"K={k}: {v:.2%}" for k, v in values.items())
+
+
 def build_summary(*, markets: list[str], profile: str, reports_dir: str | Path = "reports") -> str:
     """``reports/SUMMARY.md``: every table of the study from the metrics files, small figures and links."""
     from riskstudy.evaluation import paper
@@ -101,10 +106,8 @@ def build_summary(*, markets: list[str], profile: str, reports_dir: str | Path =
             rss = tr.get("peak_rss_mb")
             out += [
                 f"DRM training: {len(tr['runs'])} runs in {tr['train_seconds_total'] / 60:.1f} min, validation R^2 (mean over seeds) "
-                + ", ".join(f"K={k}: {v:.2%}" for k, v in tr["valid_r2_mean"].items())
-                + ("; the same networks before training: "
-                   + ", ".join(f"K={k}: {v:.2%}" for k, v in tr["valid_r2_init_mean"].items())
-                   if "valid_r2_init_mean" in tr else "")
+                + _per_k(tr["valid_r2_mean"])
+                + ("; the same networks before training: " + _per_k(tr["valid_r2_init_mean"]) if "valid_r2_init_mean" in tr else "")
                 + (f"; peak memory of the stage {rss / 1024:.2f} GiB" if rss is not None else "")
                 + f". [notebook](notebooks/20_deep_risk_model_{mk}.html)",
                 "",
