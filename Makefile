@@ -5,8 +5,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 RAW ?=
 PROFILE ?=
+ARGS ?=
+# DVC runs each stage's `python -m ...` through the shell: the project's interpreter must come first on PATH.
+WITH_VENV := PATH="$(CURDIR)/$(BIN):$$PATH" VIRTUAL_ENV="$(CURDIR)/$(VENV)"
 
-.PHONY: setup link-data study smoke test test-fast bench lab clean-outputs
+.PHONY: setup link-data study dvc smoke test test-fast bench lab clean-outputs
 
 setup: $(VENV)/.installed
 
@@ -27,7 +30,11 @@ study: setup link-data
 ifneq ($(PROFILE),)
 	$(BIN)/python -m riskstudy.config $(PROFILE)
 endif
-	$(BIN)/dvc repro
+	$(WITH_VENV) dvc repro
+
+# Any dvc command with the project's interpreter on PATH, e.g. make dvc ARGS="exp run -S drm.lambda=0.1"
+dvc: setup link-data
+	$(WITH_VENV) dvc $(ARGS)
 
 # Quick look at the whole pipeline with the smoke profile, in a scratch copy (params.yaml untouched).
 smoke: setup link-data

@@ -99,3 +99,15 @@ def test_planted_market_size_is_validated(base):
     base["planted"] = {"n_days": 100}
     with pytest.raises(ConfigError, match="planted.n_days"):
         validate_params(base)
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("lambdas", [0.01, -1], r"bad value for 'ablations\.lambdas'.*>= 0"),
+    ("lambdas", [float("nan")], r"bad value for 'ablations\.lambdas'"),
+    ("base_k", 9, r"bad value for 'ablations\.base_k'.*even"),
+    ("base_k", 0, r"bad value for 'ablations\.base_k'"),
+])
+def test_ablation_values_that_cannot_work_are_named(base, key, value, message):
+    base["ablations"][key] = value
+    with pytest.raises(ConfigError, match=message):
+        validate_params(base)

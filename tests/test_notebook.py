@@ -25,3 +25,21 @@ def test_runs_with_injected_parameters_and_renders_html(tmp_path):
     done = json.loads(out.read_text())
     assert "".join(done["cells"][-1]["outputs"][0]["text"]) == "cncn\n"  # injected after the parameters cell
     assert "cncn" in out.with_suffix(".html").read_text()
+
+
+def test_a_failing_cell_ends_with_one_readable_block(tmp_path, capsys):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell('k = 1', metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell("x = 2\nraise ValueError(f'drm.n_factors={k} is too large')")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    src, out = tmp_path / "nb.ipynb", tmp_path / "nb_out.ipynb"
+    nbformat.write(nb, src)
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(src), str(out), "-p", "k", "30"])
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"stage failed: {src} (k=30)")
+    assert "ValueError: drm.n_factors=30 is too large" in err
+    assert "raise ValueError" in err and f"full traceback: {out}" in err
+    assert "Traceback" not in err and len(err.splitlines()) <= 12  # no papermill traceback
+    assert "Traceback" in out.read_text() or "ValueError" in out.read_text()  # kept in the executed notebook

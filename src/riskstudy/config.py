@@ -35,6 +35,7 @@ class PathsConfig(_Strict):
     models_dir: str = "data/models"
     checkpoints_dir: str = "data/checkpoints"
     ablations_dir: str = "data/ablations"
+    manifest_dir: str = "data/manifest"
     reports_dir: str = "reports"
 
 
@@ -73,8 +74,20 @@ class USDataConfig(_Strict):
     rebalance_every: int = Field(21, gt=0)
     max_ffill: int = Field(3, ge=0, le=10)
     jump_threshold: float = Field(0.5, gt=0)
+    max_daily_move: float = Field(3.0, gt=0)
+    max_price: float = Field(1e6, gt=0)
+    max_tail_gap: int = Field(5, ge=0)
     on_error: Literal["raise", "skip"] = "raise"
     tickers: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _bounds(self) -> "USDataConfig":
+        if self.max_daily_move <= self.jump_threshold:
+            raise ValueError(
+                f"max_daily_move ({self.max_daily_move}) must exceed jump_threshold ({self.jump_threshold}): "
+                "moves between them are repaired or kept, beyond max_daily_move they are errors"
+            )
+        return self
 
 
 class CNDataConfig(_Strict):
@@ -83,6 +96,9 @@ class CNDataConfig(_Strict):
     index: str = "csi300"
     benchmark: str = "sh000300"
     max_instruments: int | None = Field(None, gt=0)
+    max_daily_move: float = Field(1.0, gt=0)
+    max_price: float = Field(1e6, gt=0)
+    on_error: Literal["raise", "skip"] = "raise"
 
 
 class DataConfig(_Strict):
@@ -163,9 +179,10 @@ class RiskConfig(_Strict):
     srm_window: int = Field(252, gt=10)
     srm_refit_every: int = Field(21, ge=1)
     estimator_window: int = Field(252, gt=10)
-    estimators: list[Literal["sample", "ledoit_wolf", "poet"]] = Field(default_factory=lambda: ["sample", "ledoit_wolf", "poet"])
+    # dense estimators of Table 1 (GMV and GMV+ re-solved daily, like every factor model). "sample" is
+    # defined only when estimator_window exceeds the number of stocks (else singular: refused at run time)
+    estimators: list[Literal["sample", "ledoit_wolf", "poet"]] = Field(default_factory=lambda: ["ledoit_wolf", "poet"])
     poet_k: int = Field(10, gt=0)
-    dense_long_every: int = Field(1, ge=1)
     n_random_portfolios: int = Field(50, ge=0)
     seed: int = 0
 
@@ -175,7 +192,7 @@ class AblationsConfig(_Strict):
     ks: list[int] = Field(min_length=1)
     lambdas: list[float] = Field(min_length=1)
     seeds: list[int] = Field(min_length=1)
-    base_k: int = 10
+    base_k: int = Field(10, gt=0)
     max_epochs: int = Field(gt=0)
     train_days_per_epoch: int | None = Field(None, gt=0)
     max_stocks: int | None = Field(None, gt=0)
@@ -188,7 +205,22 @@ class AblationsConfig(_Strict):
     def _even(cls, v: list[int]) -> list[int]:
         bad = [k for k in v if k % 2 or k <= 0]
         if bad:
-            raise ValueError(f"every K must be positive and even, got {bad}")
+            raise ValueError(f"every K must be positive and even (K/2 factors per branch), got {bad}")
+        return v
+
+    @field_validator("base_k")
+    @classmethod
+    def _even_base(cls, v: int) -> int:
+        if v % 2:
+            raise ValueError(f"must be even (K/2 factors per branch), got {v}")
+        return v
+
+    @field_validator("lambdas")
+    @classmethod
+    def _penalties(cls, v: list[float]) -> list[float]:
+        bad = [x for x in v if not (x >= 0 and x < float("inf"))]
+        if bad:
+            raise ValueError(f"every lambda must be a finite number >= 0 (the weight of the collinearity penalty), got {bad}")
         return v
 
 

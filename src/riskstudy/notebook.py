@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -31,6 +32,29 @@ def parse_value(text: str) -> object:
         except ValueError:
             pass
     return text
+
+
+class StageError(RuntimeError):
+    """A notebook stage failed; the message is the short report :func:`main` prints."""
+
+
+def failure_report(error: Exception, *, source: str | Path, output: str | Path, parameters: dict[str, object]) -> str:
+    """One readable block for a failed notebook: which notebook and cell, and the exception's own message.
+
+    ``error`` is papermill's ``PapermillExecutionError`` (it carries the cell index, source, exception
+    name and value); the full traceback stays in the executed notebook ``output``.
+    """
+    cell = getattr(error, "exec_count", None)
+    src = (getattr(error, "source", "") or "").strip().splitlines()
+    ename, evalue = getattr(error, "ename", type(error).__name__), getattr(error, "evalue", str(error))
+    params = " ".join(f"{k}={v}" for k, v in parameters.items())
+    lines = [f"stage failed: {source}" + (f" ({params})" if params else "")]
+    if cell is not None:
+        lines.append(f"  in cell [{cell}] (code cell {getattr(error, 'cell_index', '?')}):")
+        lines += [f"    {line}" for line in src[:6]] + (["    ..."] if len(src) > 6 else [])
+    lines.append(f"  {ename}: {evalue}")
+    lines.append(f"  full traceback: {output}")
+    return "\n".join(lines)
 
 
 def run_notebook(source: str | Path, output: str | Path, *, parameters: dict[str, object],
@@ -52,6 +76,11 @@ def run_notebook(source: str | Path, output: str | Path, *, parameters: dict[str
     -------
     pathlib.Path or None
         The HTML file, if written.
+
+    Raises
+    ------
+    StageError
+        A cell raised: the message names the notebook, the cell and the exception (:func:`failure_report`).
     """
     import nbformat
     import papermill
@@ -60,8 +89,11 @@ def run_notebook(source: str | Path, output: str | Path, *, parameters: dict[str
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     logger.info("executing %s -> %s with %s", source, output, parameters)
-    papermill.execute_notebook(str(source), str(output), parameters=parameters, kernel_name=kernel,
-                               progress_bar=False, log_output=False)
+    try:
+        papermill.execute_notebook(str(source), str(output), parameters=parameters, kernel_name=kernel,
+                                   progress_bar=False, log_output=False)
+    except papermill.PapermillExecutionError as err:
+        raise StageError(failure_report(err, source=source, output=output, parameters=parameters)) from err
     if not html:
         return None
     body, _ = HTMLExporter().from_notebook_node(nbformat.read(output, as_version=4))
@@ -80,8 +112,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--no-html", action="store_true")
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    run_notebook(a.source, a.output, parameters={k: parse_value(v) for k, v in a.parameter},
-                 kernel=a.kernel, html=not a.no_html)
+    try:
+        run_notebook(a.source, a.output, parameters={k: parse_value(v) for k, v in a.parameter},
+                     kernel=a.kernel, html=not a.no_html)
+    except StageError as err:
+        print(f"\n{err}\n", file=sys.stderr)
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":

@@ -111,3 +111,22 @@ def test_split_rows_purges_label_overlap():
     dates = pd.bdate_range("2020-01-01", periods=100)
     rows = split_rows(dates, dates[10], dates[49], purge=5)
     assert rows[0] == 10 and rows[-1] == 44
+
+
+def test_fingerprint_covers_inputs_and_feature_settings():
+    p = make_panel()
+    base = dataset(p).fingerprint()
+    assert dataset(make_panel()).fingerprint() == base  # same prepared data, same settings
+    assert DRMDataset(p, lags=LAGS, ma_window=10, horizon=5, size_window=5, clip=2.5,
+                      norm_days=np.arange(20, 70)).fingerprint() != base
+    assert dataset(p, horizon=4).fingerprint() != base
+    assert dataset(p, norm_days=np.arange(20, 60)).fingerprint() != base
+    q = make_panel()
+    q["close"][60, 3] *= 1.001  # one prepared price changed
+    assert dataset(q).fingerprint() != base
+
+
+def test_members_per_day_counts_batch_members():
+    ds = dataset(make_panel())
+    days = np.array([30, 31, 33, 60])
+    np.testing.assert_array_equal(ds.members_per_day(days), ds.batch(days).mask.sum(1).numpy())

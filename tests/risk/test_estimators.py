@@ -93,3 +93,26 @@ def test_pca_monthly_refit_is_piecewise_constant(one_factor):
     assert np.isnan(x[150:, 0]).all()
     daily = pca_exposures(r, k=1, window=100, mask=mask)
     np.testing.assert_allclose(x[120], daily[120])
+
+
+def test_sample_covariance_refused_when_window_not_longer_than_universe(one_factor):
+    """Issue 9.7: 40 stocks from a 40-day (or shorter) window is singular; refused, not ridged."""
+    r, _ = one_factor
+    for window in (40, 30):
+        with pytest.raises(ValueError, match="singular"):
+            trailing_covariance(r, 150, method="sample", window=window)
+    m = trailing_covariance(r, 150, method="sample", window=41)  # 41 rows, rank 40: defined
+    assert np.linalg.eigvalsh(m.cov).min() > 0
+    # Ledoit-Wolf stays defined (positive definite) on the short window
+    lw = trailing_covariance(r, 150, method="ledoit_wolf", window=30)
+    assert np.linalg.eigvalsh(lw.cov).min() > 0
+    assert np.isfinite(lw.gmv_weights()).all()
+
+
+def test_dense_model_singular_covariance_raises_instead_of_ridge(one_factor):
+    """No silent ridge: a singular dense covariance has no GMV portfolio."""
+    r, _ = one_factor
+    x = r[:20] - r[:20].mean(axis=0)  # 20 observations of 40 stocks: rank 19
+    m = DenseRiskModel(sample_covariance(x))
+    with pytest.raises(np.linalg.LinAlgError, match="not positive definite"):
+        m.gmv_weights()

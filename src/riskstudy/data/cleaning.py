@@ -33,8 +33,32 @@ log moves ``d_t = log(p_t / p_{t-1})`` of the adjusted close ``p``):
    spin-offs, e.g. MSI 2011-01-04) cannot be repaired from the data; they are
    logged with action ``"kept"``.
 
-After assembly into ``(T, N)`` arrays, :func:`fill_gaps` forward-fills short
-gaps inside an instrument's listing.
+4. :func:`flag_implausible` -- plausibility rules that no repair can satisfy;
+   an instrument failing one is an error under the reader's ``on_error`` policy
+   (``"raise"``: :class:`ImplausibleDataError` naming each instrument, file and
+   day; ``"skip"``: every row of the instrument is dropped and logged with
+   action ``"skipped"`` at ``ERROR`` level). The rules, with
+   ``M = log(1 + max_daily_move)``:
+
+   * ``absurd_price`` -- a raw or adjusted price above ``max_price`` (garbage
+     bytes, a wrong unit);
+   * ``implausible_move`` -- a move ``|d_t| > M`` of the adjusted close that
+     survives rules 2-3, i.e. it did not revert as a spike and is not a split
+     ratio. Whether the raw close moves too or not (a lasting 100x jump in raw
+     and adjusted close; an adjustment factor off by 100x), no large-cap stock
+     moves that far in one day: the default ``max_daily_move = 3`` (+300 % or
+     -75 %) lies well beyond the largest real move of the S&P 500 files after
+     rules 2-3 (PWR -68 % on 2002-07-02, ``|d| = 1.14 < M = 1.39``).
+
+   Adjustment-driven jumps between ``L`` and ``M`` stay as rule 3 logs them
+   (``"kept"`` with a warning).
+
+Non-finite prices never reach these rules: the readers reject them as
+malformed files. After assembly into ``(T, N)`` arrays, :func:`fill_gaps`
+forward-fills short gaps inside an instrument's listing.
+
+:func:`log_summary` counts skipped and repaired instruments of a log (the
+data stage's one console line per market).
 """
 
 from __future__ import annotations
@@ -48,6 +72,16 @@ from numpy.typing import ArrayLike
 logger = logging.getLogger(__name__)
 
 LOG_COLUMNS: list[str] = ["instrument", "date", "rule", "action", "detail"]
+REPAIR_ACTIONS: tuple[str, ...] = ("dropped", "repaired")  # row-level fixes; the instrument is kept
+SKIP_ACTION = "skipped"  # the whole instrument (file) is left out
+
+
+class MalformedFileError(ValueError):
+    """A raw file that cannot be read as valid data; the message names the file (and line or field)."""
+
+
+class ImplausibleDataError(ValueError):
+    """Raw data that fails a plausibility rule; the message names each instrument, file and day."""
 SPLIT_RATIOS: tuple[float, ...] = (2.0, 3.0, 4.0, 1.5, 0.5, 1.0 / 3.0, 0.25, 2.0 / 3.0)
 PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "adjusted_close")
 
@@ -226,6 +260,109 @@ def repair_split_adjustments(
     return out, concat_logs([fixed_log, kept_log])
 
 
+def flag_implausible(
+    frame: pd.DataFrame, *, max_daily_move: float, max_price: float
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """Rule 4: rows failing a plausibility rule (see the module docstring).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Long frame sorted by instrument, date, after rules 1-3; ``R`` rows.
+    max_daily_move : float
+        Largest plausible one-day move as a simple return; the bound is
+        ``|log(p_t / p_{t-1})| <= log(1 + max_daily_move)`` (3: +300 % or -75 %).
+    max_price : float
+        Largest plausible raw or adjusted price.
+
+    Returns
+    -------
+    bad : numpy.ndarray of bool, shape (R,)
+        Rows breaking a rule.
+    log : pandas.DataFrame
+        One row per instrument and rule (its first bad row; the detail counts the
+        days), action ``"skipped"``; not emitted to :mod:`logging`:
+        :func:`apply_on_error` decides what happens to it.
+    """
+    g = _codes(frame)
+    adj = frame["adjusted_close"].to_numpy()
+    close = frame["close"].to_numpy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        la = np.log(adj) - _shift(np.log(adj), g, 1)
+        lc = np.log(close) - _shift(np.log(close), g, 1)
+    prices = frame[list(PRICE_COLUMNS)].to_numpy()
+    absurd = (prices > max_price).any(axis=1)
+    move = ~absurd & (np.abs(la) > np.log1p(max_daily_move))  # NaN (first row) compares False
+    instrument, date = frame["instrument"].to_numpy(), frame["date"].to_numpy()
+    absurd_log = pd.DataFrame(
+        {"instrument": instrument[absurd], "date": date[absurd], "rule": "absurd_price", "action": SKIP_ACTION,
+         "detail": [f"price {p.max():.6g} above max_price {max_price:g}" for p in prices[absurd]]}
+    )
+    move_log = pd.DataFrame(
+        {"instrument": instrument[move], "date": date[move], "rule": "implausible_move", "action": SKIP_ACTION,
+         "detail": [f"adjusted close x{np.exp(a):.6g} (raw x{np.exp(c):.6g}) in one day, beyond the bound "
+                    f"x{1 + max_daily_move:g} or x{1 / (1 + max_daily_move):.4g} (max_daily_move={max_daily_move:g}), "
+                    "not a reverting spike nor a split ratio"
+                    for a, c in zip(la[move], lc[move])]}
+    )
+    log = concat_logs([absurd_log.astype({"date": "datetime64[ns]"}), move_log.astype({"date": "datetime64[ns]"})])
+    if len(log):  # one row per instrument and rule: its first day, and how many days break it
+        log["instrument"] = log["instrument"].astype(str)
+        days = log.groupby(["instrument", "rule"])["date"].transform("size").to_numpy()
+        log["detail"] = log["detail"] + np.where(days > 1, [f" (first of {n} days)" for n in days], "")
+        log = log.drop_duplicates(["instrument", "rule"], keep="first")
+    return absurd | move, log.sort_values(["instrument", "date"], kind="stable").reset_index(drop=True)
+
+
+def apply_on_error(
+    errors: pd.DataFrame, *, on_error: str, files: dict[str, object] | None = None, what: str = "plausibility rules"
+) -> set[str]:
+    """Raise on, or log, the error rows of :func:`flag_implausible` (or a reader's validation).
+
+    Parameters
+    ----------
+    errors : pandas.DataFrame
+        Log rows (:data:`LOG_COLUMNS`), one per offending day or file.
+    on_error : {"raise", "skip"}
+        ``"raise"``: :class:`ImplausibleDataError` listing every instrument (its
+        file, its first offending rows); ``"skip"``: each row is logged at ``ERROR``.
+    files : dict, optional
+        Instrument -> source file, named in every message.
+    what : str
+        The rule set, for the message.
+
+    Returns
+    -------
+    set of str
+        Instruments to skip (empty when there are no errors).
+    """
+    if on_error not in ("raise", "skip"):
+        raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+    if errors.empty:
+        return set()
+    files = files or {}
+    names = list(dict.fromkeys(errors["instrument"].astype(str)))
+    if on_error == "raise":
+        lines = []
+        for name in names:
+            rows = errors[errors["instrument"].astype(str) == name]
+            where = f" ({files[name]})" if name in files else ""
+            first = "; ".join(
+                ("" if pd.isna(r.date) else f"{r.date:%Y-%m-%d} ") + f"{r.rule}: {r.detail}"
+                for r in rows.head(3).itertuples(index=False)
+            )
+            more = f" (+{len(rows) - 3} more)" if len(rows) > 3 else ""
+            lines.append(f"  {name}{where}: {first}{more}")
+        raise ImplausibleDataError(
+            f"{len(names)} instrument(s) fail the {what} (set on_error: skip to leave them out):\n" + "\n".join(lines)
+        )
+    for r in errors.itertuples(index=False):
+        day = "" if pd.isna(r.date) else f" {r.date:%Y-%m-%d}"
+        where = f" [{files[str(r.instrument)]}]" if str(r.instrument) in files else ""
+        logger.error("%s%s: %s %s (%s)%s", r.instrument, day, r.rule, r.action, r.detail, where)
+    return set(names)
+
+
 def clean_daily(
     frame: pd.DataFrame,
     *,
@@ -233,12 +370,39 @@ def clean_daily(
     spike_max_len: int = 2,
     spike_tolerance: float = 0.05,
     split_tolerance: float = 0.03,
+    max_daily_move: float = 3.0,
+    max_price: float = 1e6,
+    on_error: str = "raise",
+    files: dict[str, object] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Apply the row-level rules in order; returns the cleaned long frame and the log."""
+    """Apply rules 1-4 in order; returns the cleaned long frame and the log.
+
+    ``on_error`` and ``files`` (instrument -> source file, for the messages) are
+    those of :func:`apply_on_error`; under ``"skip"`` every row of an
+    instrument failing rule 4 is dropped and its log rows have action ``"skipped"``.
+    """
     frame, log1 = drop_non_positive(frame)
     frame, log2 = remove_spikes(frame, threshold=jump_threshold, max_len=spike_max_len, tolerance=spike_tolerance)
     frame, log3 = repair_split_adjustments(frame, threshold=jump_threshold, tolerance=split_tolerance)
-    return frame, concat_logs([log1, log2, log3])
+    _, errors = flag_implausible(frame, max_daily_move=max_daily_move, max_price=max_price)
+    skip = apply_on_error(errors, on_error=on_error, files=files)
+    if skip:
+        frame = frame[~frame["instrument"].astype(str).isin(skip)].reset_index(drop=True)
+        if isinstance(frame["instrument"].dtype, pd.CategoricalDtype):
+            frame["instrument"] = frame["instrument"].cat.remove_unused_categories()
+    return frame, concat_logs([log1, log2, log3, errors])
+
+
+def log_summary(log: pd.DataFrame) -> dict[str, int]:
+    """Distinct instruments skipped (action ``"skipped"``), repaired (:data:`REPAIR_ACTIONS`, not
+    skipped) and kept with a warning (action ``"kept"``) in a cleaning log."""
+    if log.empty:
+        return {"skipped": 0, "repaired": 0, "kept": 0}
+    inst = log["instrument"].astype(str)
+    skipped = set(inst[log["action"] == SKIP_ACTION])
+    repaired = set(inst[log["action"].isin(REPAIR_ACTIONS)]) - skipped
+    kept = set(inst[log["action"] == "kept"]) - skipped
+    return {"skipped": len(skipped), "repaired": len(repaired), "kept": len(kept)}
 
 
 def fill_gaps(

@@ -1,13 +1,16 @@
 """Build, store and reload the prepared panel of one market (the ``data`` stage).
 
-``prepare_market`` reads raw data from the configured location, cleans it,
-selects the universe and writes ``<prepared_dir>/<market>/`` (panel parquet,
-benchmark returns, Fama-French factors for the US). ``load_market`` reads it back.
+``build_market`` reads raw data from the configured location, cleans it,
+selects the universe and prints one console line per market (files read,
+skipped, repaired; :func:`stage_line`); ``save_market`` writes
+``<prepared_dir>/<market>/`` (panel parquet with its cleaning log, benchmark
+returns). ``load_market`` reads it back.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +19,7 @@ import pandas as pd
 
 from riskstudy import paths
 from riskstudy.config import Params
+from riskstudy.data.cleaning import REPAIR_ACTIONS, SKIP_ACTION, log_summary
 from riskstudy.data.panel import Panel
 
 log = logging.getLogger(__name__)
@@ -35,9 +39,12 @@ def prepared_dir(params: Params, market: str) -> Path:
 
 
 def build_market(params: Params, market: str) -> MarketData:
-    """Read and clean the raw data of ``market`` (``"us"`` or ``"cn"``) into a :class:`MarketData`."""
+    """Read and clean the raw data of ``market`` (``"us"`` or ``"cn"``) into a :class:`MarketData`.
+
+    Prints :func:`stage_line` to the process's ``stderr`` (shown by ``dvc repro``) and logs it.
+    """
     if market == "us":
-        from riskstudy.data.us import load_us_panel, us_benchmark_returns
+        from riskstudy.data.us import load_us_panel, us_benchmark_returns, us_csv_files
 
         cfg = params.data.us
         raw = paths.raw_dir(params.paths.raw_dir, require="sp500_daily")
@@ -51,9 +58,15 @@ def build_market(params: Params, market: str) -> MarketData:
             rebalance_every=cfg.rebalance_every,
             max_ffill=cfg.max_ffill,
             jump_threshold=cfg.jump_threshold,
+            max_daily_move=cfg.max_daily_move,
+            max_price=cfg.max_price,
+            max_tail_gap=cfg.max_tail_gap,
             on_error=cfg.on_error,
             tickers=cfg.tickers,
         )
+        n_read = len(us_csv_files(raw, cfg.tickers))
+        line = stage_line(market, panel.cleaning_log, n_read=n_read, unit="files",
+                          log_path=prepared_dir(params, market) / "cleaning_log.parquet")
         bench = us_benchmark_returns(panel)
         name = "US universe, dollar-volume weighted (index proxy)"
     elif market == "cn":
@@ -61,17 +74,53 @@ def build_market(params: Params, market: str) -> MarketData:
 
         cfg = params.data.cn
         raw = paths.raw_dir(params.paths.raw_dir, require="cn_qlib_csi300")
-        panel = load_cn_panel(raw, start=str(cfg.start), end=str(cfg.end), index=cfg.index, benchmark=cfg.benchmark)
+        panel = load_cn_panel(
+            raw, start=str(cfg.start), end=str(cfg.end), index=cfg.index, benchmark=cfg.benchmark,
+            on_error=cfg.on_error, max_daily_move=cfg.max_daily_move, max_price=cfg.max_price,
+        )
+        n_skipped = log_summary(panel.cleaning_log)["skipped"]
+        line = stage_line(market, panel.cleaning_log, n_read=panel.shape[1] + n_skipped, unit="instruments",
+                          log_path=prepared_dir(params, market) / "cleaning_log.parquet")
         if cfg.max_instruments is not None and panel.shape[1] > cfg.max_instruments:
             # smoke profile: keep the most frequently listed members (deterministic)
             keep = np.sort(np.argsort(-panel.member.sum(0), kind="stable")[: cfg.max_instruments])
             panel = panel.subset(cols=keep)
-        bench = cn_benchmark_returns(raw, start=str(cfg.start), end=str(cfg.end), code=cfg.benchmark)
+        bench = cn_benchmark_returns(raw, start=str(cfg.start), end=str(cfg.end), code=cfg.benchmark,
+                                     max_daily_move=cfg.max_daily_move)
         name = f"CSI300 index ({cfg.benchmark})"
     else:
         raise ValueError(f"unknown market {market!r}; expected one of us, cn")
     bench = bench.reindex(panel.dates)
+    log.info(line)
+    # the process's own stderr: inside a papermill kernel sys.stderr goes to the notebook only,
+    # sys.__stderr__ also reaches the console of `dvc repro`
+    print(line, file=sys.__stderr__ or sys.stderr, flush=True)
     return MarketData(panel=panel, benchmark=bench.rename("benchmark"), benchmark_name=name)
+
+
+def stage_line(market: str, cleaning_log: pd.DataFrame, *, n_read: int, unit: str, log_path: str | Path) -> str:
+    """The data stage's console line for one market.
+
+    ``data us: 505 files read, 1 skipped [empty_file 1], 6 repaired [bad_split 5, spike 2],
+    2 kept with a warning [bad_split 2] (log: <log_path>)``: counts are distinct instruments
+    (:func:`~riskstudy.data.cleaning.log_summary`), each followed, when non-zero, by its rules
+    with their numbers of log rows (rows of skipped instruments count under "skipped" only).
+    """
+    counts = log_summary(cleaning_log)
+    parts = [f"{n_read} {unit} read"]
+    if len(cleaning_log):
+        inst = cleaning_log["instrument"].astype(str)
+        skipped = inst[cleaning_log["action"] == SKIP_ACTION].unique()
+        kept_rows = ~inst.isin(skipped)
+    for key, actions, label in ((SKIP_ACTION, (SKIP_ACTION,), "skipped"), ("repaired", REPAIR_ACTIONS, "repaired"),
+                                ("kept", ("kept",), "kept with a warning")):
+        text = f"{counts[key]} {label}"
+        if counts[key]:
+            rows = cleaning_log["action"].isin(actions) & (True if key == SKIP_ACTION else kept_rows)
+            rules = cleaning_log.loc[rows, "rule"].value_counts().sort_index()
+            text += " [" + ", ".join(f"{r} {n}" for r, n in rules.items()) + "]"
+        parts.append(text)
+    return f"data {market}: " + ", ".join(parts) + f" (log: {log_path})"
 
 
 def save_market(data: MarketData, directory: str | Path) -> None:

@@ -34,7 +34,14 @@ import pandas as pd
 import pyarrow as pa
 from pyarrow import csv as pa_csv
 
-from riskstudy.data.cleaning import clean_daily, concat_logs, fill_gaps, future_product, make_log
+from riskstudy.data.cleaning import (
+    MalformedFileError,
+    clean_daily,
+    concat_logs,
+    fill_gaps,
+    future_product,
+    make_log,
+)
 from riskstudy.data.panel import Panel, returns_from_close
 from riskstudy.data.universe import select_universe
 
@@ -53,16 +60,18 @@ _CONVERT = pa_csv.ConvertOptions(
 )
 
 
-class MalformedFileError(ValueError):
-    """A raw CSV that cannot be parsed; the message names the file and line."""
-
-
 def ticker_from_path(path: str | Path) -> str:
     """The ticker between ``DA-`` and ``-T-`` in ``DA-<TICKER>-T-<date>.csv``."""
     name = Path(path).name
     if not (name.startswith("DA-") and "-T-" in name):
         raise ValueError(f"{path}: not a DA-<TICKER>-T-<date>.csv file name")
     return name[3 : name.rindex("-T-")]
+
+
+def export_date_from_path(path: str | Path) -> pd.Timestamp:
+    """The export date after ``-T-`` in ``DA-<TICKER>-T-<YYYY-MM-DD>.csv`` (``NaT`` if it is not a date)."""
+    name = Path(path).name
+    return pd.to_datetime(name[name.rindex("-T-") + 3 :].removesuffix(".csv"), format="%Y-%m-%d", errors="coerce")
 
 
 def us_csv_files(raw_dir: str | Path, tickers: list[str] | None = None) -> dict[str, Path]:
@@ -159,10 +168,57 @@ def read_alpha_vantage_csv(path: str | Path) -> pd.DataFrame | None:
     return frame
 
 
+def find_truncated(
+    last: np.ndarray, export: np.ndarray, calendar: np.ndarray, *, max_tail_gap: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Files that stop early: the truncation rule of :func:`read_us_daily`.
+
+    Parameters
+    ----------
+    last : numpy.ndarray of datetime64, shape (F,)
+        Last row date of each file.
+    export : numpy.ndarray of datetime64, shape (F,)
+        Export date from each file name (``NaT`` when unknown).
+    calendar : numpy.ndarray of datetime64, shape (D,)
+        Sorted union of the trading days of all files.
+    max_tail_gap : int
+        Trading days a file may end before its expected end.
+
+    Returns
+    -------
+    truncated : bool (F,)
+    expected_end : datetime64 (F,)
+        ``min(export date, latest last date of all files)``.
+    missing : int (F,)
+        Trading days of ``calendar`` after ``last`` up to ``expected_end``.
+    """
+    latest = last.max()
+    expected = np.where(np.isnat(export) | (export > latest), latest, export)
+    missing = np.searchsorted(calendar, expected, side="right") - np.searchsorted(calendar, last, side="right")
+    return missing > max_tail_gap, expected, missing
+
+
 def read_us_daily(
-    raw_dir: str | Path, *, tickers: list[str] | None = None, on_error: str = "raise"
+    raw_dir: str | Path,
+    *,
+    tickers: list[str] | None = None,
+    on_error: str = "raise",
+    max_tail_gap: int = 5,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Read every ticker's CSV into one long frame.
+
+    Truncated files. A CSV cut at a line end parses cleanly and would look like
+    a delisting. But every file of the folder is one export of the *current*
+    constituents (the file name carries the export date, ``DA-<TICKER>-T-2021-04-21.csv``;
+    the tickers of ``constituents.csv`` are all members at that date), so a
+    listed ticker trades up to the end of the data. A file of a ticker listed in
+    ``constituents.csv`` (every file when that list is absent) whose last row lies
+    more than ``max_tail_gap`` trading days (of the union of all files' dates)
+    before ``min(export date, latest last row of all files)`` is truncated: a
+    :class:`MalformedFileError` under ``on_error``. The tolerance covers a
+    member acquired just before the export (VAR ends 2021-04-16, 3 trading
+    days before the export of 2021-04-21). The files are oldest first, so a cut
+    removes the most recent rows.
 
     Parameters
     ----------
@@ -171,18 +227,20 @@ def read_us_daily(
     tickers : list of str, optional
         Restrict to these tickers (all files when None).
     on_error : {"raise", "skip"}
-        On a malformed file, raise :class:`MalformedFileError` or log it and skip the file.
+        On a malformed or truncated file, raise :class:`MalformedFileError` or log it and skip the file.
+    max_tail_gap : int
+        See "Truncated files".
 
     Returns
     -------
     frame : pandas.DataFrame
         ``instrument, date`` and :data:`NUMERIC_COLUMNS`, sorted by instrument then date.
     log : pandas.DataFrame
-        Skipped files (rules ``empty_file``, ``malformed_file``).
+        Skipped files (rules ``empty_file``, ``malformed_file``, ``truncated_file``).
     """
     if on_error not in ("raise", "skip"):
         raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
-    names, dates, values, logs = [], [], [], []
+    names, dates, values, logs, paths = [], [], [], [], []
     for ticker, path in us_csv_files(raw_dir, tickers).items():
         try:
             arrays = _read_arrays(path)
@@ -198,8 +256,34 @@ def read_us_daily(
         names.append(ticker)
         dates.append(arrays[0])
         values.append(arrays[1])
+        paths.append(path)
     if not names:
         raise FileNotFoundError(f"No readable {FILE_GLOB} files under {Path(raw_dir) / DAILY_DIR}")
+
+    constituents = read_constituents(raw_dir)
+    listed = np.ones(len(names), dtype=bool)
+    if constituents is not None:
+        listed = np.isin(names, constituents["Symbol"].astype(str).to_numpy())
+    last = np.array([d[-1] for d in dates], dtype="datetime64[ns]")
+    export = pd.DatetimeIndex([export_date_from_path(p) for p in paths]).to_numpy()
+    calendar = np.unique(np.concatenate(dates))
+    truncated, expected, missing = find_truncated(last, export, calendar, max_tail_gap=max_tail_gap)
+    truncated &= listed
+    if truncated.any():
+        messages = [
+            f"{paths[i]}: truncated: last row {pd.Timestamp(last[i]):%Y-%m-%d} is {missing[i]} trading days "
+            f"before {pd.Timestamp(expected[i]):%Y-%m-%d} (the end of the data; export date "
+            f"{pd.Timestamp(export[i]):%Y-%m-%d}), more than max_tail_gap={max_tail_gap}, for a ticker "
+            "listed in constituents.csv"
+            for i in np.flatnonzero(truncated)
+        ]
+        if on_error == "raise":
+            raise MalformedFileError("\n".join(messages))
+        idx = np.flatnonzero(truncated)
+        logs.append(make_log(np.asarray(names, dtype=object)[idx], pd.NaT, "truncated_file", "skipped",
+                             messages, level=logging.ERROR))
+        keep = np.flatnonzero(~truncated)
+        names, dates, values = [names[i] for i in keep], [dates[i] for i in keep], [values[i] for i in keep]
     long = pd.DataFrame(np.concatenate(values), columns=list(NUMERIC_COLUMNS))
     long.insert(0, "date", np.concatenate(dates))
     codes = np.repeat(np.arange(len(names)), [len(d) for d in dates])
@@ -242,6 +326,9 @@ def load_us_panel(
     rebalance_every: int = 21,
     max_ffill: int = 3,
     jump_threshold: float = 0.5,
+    max_daily_move: float = 3.0,
+    max_price: float = 1e6,
+    max_tail_gap: int = 5,
     on_error: str = "raise",
     tickers: list[str] | None = None,
 ) -> Panel:
@@ -269,13 +356,22 @@ def load_us_panel(
         Longest gap to forward-fill, see :func:`~riskstudy.data.cleaning.fill_gaps`.
     jump_threshold : float
         Jump size for the spike and split rules, see :mod:`riskstudy.data.cleaning`.
+    max_daily_move, max_price : float
+        Plausibility bounds (rule 4 of :mod:`riskstudy.data.cleaning`).
+    max_tail_gap : int
+        Truncated-file tolerance, see :func:`read_us_daily`.
     on_error : {"raise", "skip"}
-        Malformed files: raise, or log and skip.
+        Malformed or truncated files and instruments failing the plausibility
+        rules: raise (the message names instrument and file), or log and skip.
     tickers : list of str, optional
         Only these tickers.
     """
-    frame, read_log = read_us_daily(raw_dir, tickers=tickers, on_error=on_error)
-    frame, clean_log = clean_daily(frame, jump_threshold=jump_threshold)
+    frame, read_log = read_us_daily(raw_dir, tickers=tickers, on_error=on_error, max_tail_gap=max_tail_gap)
+    files = {t: str(p) for t, p in us_csv_files(raw_dir, tickers).items()}
+    frame, clean_log = clean_daily(
+        frame, jump_threshold=jump_threshold, max_daily_move=max_daily_move, max_price=max_price,
+        on_error=on_error, files=files,
+    )
     adj = adjust_prices(frame)
     adj = adj[adj["date"] <= pd.Timestamp(end)]
 

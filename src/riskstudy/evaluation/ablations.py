@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     params = load_params(args.params)
     res = run_ablation(params, market=args.market, k=args.k, gat=args.gat, lam=args.lam, horizon=args.horizon, seed=args.seed)
-    write_metrics(args.out, res)
+    write_metrics(args.out, res, params=params)
     log.info("ablation %s: R2 %.4f, GMV vol %.4f, VIF mean %.2f, autocorr %.3f (%.0fs)",
              args.out, res["r2"], res["gmv_vol"], np.mean(res["vif"]), res["autocorr"], res["seconds"])
 

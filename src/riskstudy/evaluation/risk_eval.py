@@ -11,8 +11,10 @@ For a model given by daily exposures ``X_t`` (known at the close of ``t``):
    per universe) portfolios decided at ``t`` and held over ``t + 1``;
 4. risk-forecast quality: bias statistics and QLIKE.
 
-Dense estimators (sample, Ledoit-Wolf, POET) go through the same portfolio and
-forecast steps with an ``N x N`` covariance (unavoidable for them).
+Dense estimators (Ledoit-Wolf, POET; the sample covariance only where its window is longer
+than the universe, since otherwise it is singular) go through the same portfolio and forecast
+steps with an ``N x N`` covariance (unavoidable for them). Every row of Table 1 uses one
+rebalancing rule: GMV and GMV+ are re-solved every test day and held for the next day only.
 
 All linear algebra here is on ``N ~ 300`` matrices, where multi-threaded OpenBLAS costs more
 than it gains (measured 2.5-3x slower on 2 cores for the dense estimators), so the evaluation
@@ -24,6 +26,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -124,7 +127,6 @@ def _portfolio_runs(
     returns: np.ndarray,
     model_at: Callable[[int], object],
     *,
-    gmv_long_every: int,
     long_solver: Callable[[object], np.ndarray] | None,
     n_random: int,
     seed: int,
@@ -132,7 +134,8 @@ def _portfolio_runs(
 ) -> tuple[pd.Series, pd.Series, dict, dict]:
     """GMV / GMV+ backtests and forecast quality for the daily models ``model_at(t)``.
 
-    Portfolios are decided at ``t`` and earn the returns of ``t + 1`` only. Forecast
+    Portfolios (GMV and, with ``long_solver``, GMV+) are re-solved every test day ``t``
+    and earn the returns of ``t + 1`` only: one rule for every model. Forecast
     quality compares each day's predicted variance ``w' Sigma_t w`` of the GMV
     portfolio and of ``n_random`` fixed random long-only portfolios with the realised
     ``(w' r_{t+1})^2``.
@@ -144,13 +147,13 @@ def _portfolio_runs(
     w_long: dict[int, np.ndarray] = {}
     realised = np.full((T, 1 + n_random), np.nan)
     variance = np.full((T, 1 + n_random), np.nan)
-    for i, t in enumerate(tqdm(test, desc=desc, leave=False, disable=None)):
+    for t in tqdm(test, desc=desc, leave=False, disable=None):
         m = model_at(t)
         if m is None:
             continue
         w = m.gmv_weights()
         w_gmv[t] = embed(w, m.assets, N)
-        if long_solver is not None and i % gmv_long_every == 0:
+        if long_solver is not None:
             w_long[t] = embed(long_solver(m), m.assets, N)
         wr = rand[m.assets]
         W = np.column_stack([w, wr / np.maximum(wr.sum(0, keepdims=True), 1e-12)])
@@ -158,7 +161,7 @@ def _portfolio_runs(
         variance[t] = m.portfolio_variance(W)
     start, end = int(test[0]), int(test[-1]) + 1
     bt = backtest(lambda t: w_gmv.get(t, np.zeros(N)), returns, start=start, end=end)
-    bt_long = backtest(lambda t: w_long.get(t, np.zeros(N)), returns, start=start, end=end, rebalance_every=gmv_long_every)
+    bt_long = backtest(lambda t: w_long.get(t, np.zeros(N)), returns, start=start, end=end)
     days = test[np.isin(test, list(w_gmv))]
     g = pd.Series(bt.returns[days + 1])
     gl = pd.Series(bt_long.returns[days + 1] if long_solver is not None else np.nan, index=g.index)
@@ -216,7 +219,7 @@ def evaluate_factor_model(
         # one compiled GMV+ problem for the whole test window: as many slots as the largest daily universe
         solver = GMVLongOnly(long_only=True, capacity=max(1, int(panel.member[r][window.test].sum(1).max())))
         g, gl, fc, to = _portfolio_runs(
-            window, panel["ret"][r], series.model, gmv_long_every=1, long_solver=solver.solve if long_only else None,
+            window, panel["ret"][r], series.model, long_solver=solver.solve if long_only else None,
             n_random=risk.n_random_portfolios, seed=risk.seed, desc=name,
         )
     dates = panel.dates[r]
@@ -228,8 +231,8 @@ def evaluate_factor_model(
 def evaluate_dense_estimator(name: str, panel: Panel, window: EvalWindow, *, method: str, risk: RiskConfig) -> ModelEvaluation:
     """Trailing-window dense covariance estimators through the same portfolio/forecast steps.
 
-    GMV is rebalanced daily; the dense long-only problem (``N x N``, rebuilt each time) every
-    ``risk.dense_long_every`` days, with weights drifting in between.
+    GMV and GMV+ are re-solved every test day, as for the factor models; the dense long-only
+    problem (``N x N``) is rebuilt each day (~90-130 ms at ``N ~ 300``, one BLAS thread).
     """
     from riskstudy.portfolio.optimize import gmv_long_only_dense
 
@@ -243,7 +246,7 @@ def evaluate_dense_estimator(name: str, panel: Panel, window: EvalWindow, *, met
 
     with one_blas_thread():
         g, gl, fc, to = _portfolio_runs(
-            window, ret, model_at, gmv_long_every=risk.dense_long_every,
+            window, ret, model_at,
             long_solver=lambda m: gmv_long_only_dense(m.covariance()), n_random=risk.n_random_portfolios,
             seed=risk.seed, desc=name,
         )
@@ -287,6 +290,33 @@ class MarketReport:
     forecast: pd.DataFrame
 
 
+def drm_input_files(params, models_dir: str | Path) -> list[Path]:
+    """The DRM-stage outputs :func:`evaluate_market` reads, in the order it reads them.
+
+    One ``.npz`` of exposures per trained run (K = ``drm.n_factors`` and ``drm.k_double``, every
+    seed of ``drm.seeds``), then the untrained control of each K.
+    """
+    from riskstudy.models.study import run_name, untrained_name
+
+    d, root = params.drm, Path(models_dir)
+    ks = (d.n_factors, d.k_double)
+    return [root / f"{run_name(k, seed)}.npz" for k in ks for seed in d.seeds] + [root / f"{untrained_name(k)}.npz" for k in ks]
+
+
+def check_drm_inputs(params, models_dir: str | Path, *, market: str) -> None:
+    """Raise ``FileNotFoundError`` naming every missing DRM-stage output and the stage that writes them.
+
+    Called by :func:`evaluate_market` before any computation, so a missing model costs seconds, not
+    the FRM and SRM evaluations.
+    """
+    missing = [f for f in drm_input_files(params, models_dir) if not f.is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"evaluate_market({market!r}): {len(missing)} DRM-stage output(s) missing in {Path(models_dir)}: "
+            f"{', '.join(f.name for f in missing)}; run `dvc repro drm@{market}` first"
+        )
+
+
 def evaluate_market(params, md, *, models_dir) -> MarketReport:
     """Evaluate Market, FRM, SRM (K and 2K), DRM (K and 2K, every seed), the untrained-DRM controls and the dense estimators.
 
@@ -295,14 +325,19 @@ def evaluate_market(params, md, *, models_dir) -> MarketReport:
     params : riskstudy.config.Params
     md : riskstudy.data.prepare.MarketData
     models_dir : path of the DRM stage outputs of this market
-    """
-    from pathlib import Path
 
+    Raises
+    ------
+    FileNotFoundError
+        Before any computation, if a trained run or untrained control of the DRM stage is missing
+        (:func:`check_drm_inputs`).
+    """
     from riskstudy.evaluation.factor_stats import factor_diagnostics
     from riskstudy.features.style import STYLE_FACTORS, style_factors
     from riskstudy.models.study import load_exposures, run_name, untrained_name
     from riskstudy.risk.estimators import pca_exposures
 
+    check_drm_inputs(params, models_dir, market=md.panel.market)
     panel, s, risk, d = md.panel, params.split, params.risk, params.drm
     window = EvalWindow.from_dates(panel, history_start=s.valid_start, test_start=s.test_start, test_end=s.test_end)
     evals: dict[str, ModelEvaluation] = {}

@@ -18,7 +18,16 @@ from riskstudy.config import Params
 from riskstudy.data.prepare import MarketData
 from riskstudy.features.drm_inputs import DRMDataset, split_rows
 from riskstudy.models.drm import DRMConfig
-from riskstudy.models.train import HISTORY_COLUMNS, FitResult, evaluate, fit_drm, init_model, predict_exposures
+from riskstudy.models.train import (
+    HISTORY_COLUMNS,
+    FitResult,
+    check_cross_sections,
+    environment,
+    evaluate,
+    fit_drm,
+    init_model,
+    predict_exposures,
+)
 
 log = logging.getLogger(__name__)
 
@@ -133,14 +142,15 @@ def untrained_run(ds: DRMDataset, days: SplitDays, config: DRMConfig, *, predict
     validation metrics (carry started cold on the first validation day). ``predict=False``
     skips the exposures (``exposures`` is then empty).
     """
+    check_cross_sections(ds, days.train, config=config, window="training")  # as fit_drm: fail before any work
+    check_cross_sections(ds, days.valid, config=config, window="validation")
     model = init_model(config).to(config.resolved_device()).eval()
     valid = evaluate(model, ds, days.valid)
     history = pd.DataFrame([{"epoch": 0, **{f"valid_{k}": v for k, v in valid.items()}}], columns=HISTORY_COLUMNS)
-    if predict:
-        expo = predict_exposures(model, ds, days.predict, n_instruments=ds.n_instruments)
-        return DRMRun(config, FitResult(model=model, history=history, best_epoch=0), days.predict, expo)
-    return DRMRun(config, FitResult(model=model, history=history, best_epoch=0), days.predict[:0],
-                  np.zeros((0, ds.n_instruments, config.n_factors), dtype=np.float32))
+    rows = days.predict if predict else days.predict[:0]
+    expo = predict_exposures(model, ds, rows, n_instruments=ds.n_instruments)  # (0, N, K) when not predicting
+    fit = FitResult(model=model, history=history, best_epoch=0, environment=environment(config))
+    return DRMRun(config, fit, rows, expo)
 
 
 def full_exposures(run: DRMRun, n_days: int) -> np.ndarray:
@@ -162,7 +172,7 @@ def save_run(run: DRMRun, directory: str | Path, name: str, *, dates: pd.Datetim
         instruments=np.asarray(instruments, dtype=str),
     )
     run.fit.history.to_csv(directory / f"{name}_history.csv", index=False)
-    meta = {"config": run.config.to_dict(), "best_epoch": run.fit.best_epoch}
+    meta = {"config": run.config.to_dict(), "best_epoch": run.fit.best_epoch, "environment": run.fit.environment}
     (directory / f"{name}.json").write_text(json.dumps(meta, indent=2))
     return directory / f"{name}.npz"
 
@@ -190,7 +200,8 @@ def untrained_name(n_factors: int) -> str:
 
 
 def config_tag(config: DRMConfig) -> str:
-    """Short hash of a configuration (checkpoint names: a changed config never resumes a stale run)."""
+    """Short hash of a configuration (part of the checkpoint name; :func:`~riskstudy.models.train.fit_drm`
+    checks the full run identity before resuming)."""
     import hashlib
 
     return hashlib.sha1(json.dumps(config.to_dict(), sort_keys=True).encode()).hexdigest()[:10]
@@ -208,8 +219,10 @@ def train_suite(
     """Train DRM (K = ``drm.n_factors``) and DRM x2 (K = ``drm.k_double``) for every seed.
 
     Saves each run with :func:`save_run` under ``out_dir`` (dvclive curves in
-    ``out_dir/dvclive/<run>``); checkpoints (named by config hash, so a killed run
-    resumes and a changed one starts afresh) go to ``checkpoint_dir``. Every run is
+    ``out_dir/dvclive/<run>``); checkpoints go to ``checkpoint_dir``: a killed run resumes
+    from its checkpoint only if it is unfinished and of the same run identity (config, days,
+    inputs, code, environment: :func:`~riskstudy.models.train.run_identity`), so a rerun never
+    reuses a finished or a different run. Every run is
     compared with its own starting point (:func:`untrained_run`): its validation R^2 before
     training is ``valid_r2_init``, and the first seed's untrained exposures are saved as
     :func:`untrained_name` for the evaluation's "untrained" control rows.

@@ -17,17 +17,32 @@ the start of every training epoch and goes cold after any gap (e.g. between the 
 by ``train_days_per_epoch``); validation continues from the training carry when the validation
 days directly follow the training days; :func:`predict_exposures` starts cold, so predict over
 the full history and slice.
+
+Checkpoints and run identity
+----------------------------
+A checkpoint stores the run's identity (:func:`run_identity`): hashes of the config, the
+training/validation days, the inputs (:func:`input_fingerprint`), the code that computes the
+result (:data:`TRAINING_MODULES`) and the environment (torch/numpy versions, device, torch
+threads). :func:`fit_drm` resumes only an *unfinished* checkpoint whose identity equals the
+current one; a finished run (early stop or ``max_epochs``) is never resumed, and anything else
+starts fresh and says why. Same-params reruns on one machine are bit-identical (no
+nondeterministic operation: seeded init, dropout and block sampling, deterministic CPU
+kernels); across thread counts (~ across machines) the float32 results differ by round-off
+that training amplifies (see ``tests/models/test_train.py``).
 """
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
+import json
 import logging
 import math
 import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -42,8 +57,18 @@ from riskstudy.models.losses import DayLosses, drm_day_losses, label_valid
 
 logger = logging.getLogger(__name__)
 
-#: Fields that may differ between a checkpoint and the config used to resume it.
+#: Config fields that may differ between an unfinished checkpoint and the config resuming it:
+#: the stopping rule (resumed only while the checkpoint is a prefix of the run the new rule
+#: gives, see :func:`_resume_refusal`) and the device *string* (the resolved device is part of
+#: the environment identity, so ``"auto"`` and ``"cpu"`` on a CPU machine are the same run).
 RESUMABLE_FIELDS: frozenset[str] = frozenset({"max_epochs", "patience", "device"})
+#: Modules whose source computes a training result from (config, days, inputs): the code part of a
+#: run identity. ``models.study`` only chooses the config, days and inputs, which are hashed directly.
+TRAINING_MODULES: tuple[str, ...] = (
+    "riskstudy.models.batch", "riskstudy.models.drm", "riskstudy.models.losses", "riskstudy.models.train",
+    "riskstudy.features.drm_inputs", "riskstudy.risk.regression", "riskstudy.data.panel",
+)
+IDENTITY_PARTS: tuple[str, ...] = ("config", "days", "inputs", "code", "environment")
 HISTORY_COLUMNS: list[str] = ["epoch", "train_loss", "train_r2", "train_penalty",
                               "valid_loss", "valid_r2", "valid_penalty", "seconds"]
 
@@ -243,11 +268,14 @@ class FitResult:
         valid_penalty, seconds``.
     best_epoch : int
         Epoch (1-based) with the highest validation mean R^2.
+    environment : dict
+        :func:`environment` of the run (versions, device, torch threads), stored with the results.
     """
 
     model: DeepRiskModel
     history: pd.DataFrame
     best_epoch: int
+    environment: dict[str, object] | None = None
 
 
 def _save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
@@ -266,6 +294,135 @@ def _set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     if torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _sha(*chunks: bytes) -> str:
+    h = hashlib.sha256()
+    for c in chunks:
+        h.update(len(c).to_bytes(8, "little"))
+        h.update(c)
+    return h.hexdigest()[:20]
+
+
+def _json(obj: object) -> bytes:
+    return json.dumps(obj, sort_keys=True, default=str).encode()
+
+
+def code_fingerprint() -> str:
+    """Hash of the source files of :data:`TRAINING_MODULES` (as on disk now)."""
+    chunks = []
+    for name in TRAINING_MODULES:
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.origin is None:
+            raise ImportError(f"cannot locate module {name} for the code fingerprint")
+        chunks += [name.encode(), Path(spec.origin).read_bytes()]
+    return _sha(*chunks)
+
+
+def environment(config: DRMConfig) -> dict[str, object]:
+    """What besides code and data decides a float result: library versions, device, torch threads."""
+    device = config.resolved_device()
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    return {"torch": torch.__version__, "numpy": np.__version__, "device": f"{device.type}:{name}",
+            "threads": torch.get_num_threads()}
+
+
+def input_fingerprint(source: BatchSource, days: np.ndarray, *, batch_days: int) -> str:
+    """Hash of the inputs a run reads.
+
+    ``source.fingerprint()`` when the source has one (:class:`~riskstudy.features.drm_inputs.DRMDataset`:
+    its prepared arrays, normaliser and feature settings); otherwise the bytes of every batch of
+    ``days`` (``(D,)`` panel rows), which is exact but costs one pass over the data.
+    """
+    own = getattr(source, "fingerprint", None)
+    if callable(own):
+        return str(own())
+    chunks = []
+    for batch in source.batches(np.asarray(days, dtype=np.int64), batch_days):
+        for f in fields(batch):
+            t = getattr(batch, f.name).detach().cpu().contiguous()
+            chunks += [f"{f.name}{tuple(t.shape)}{t.dtype}".encode(), t.numpy().tobytes()]
+    return _sha(*chunks)
+
+
+def _day_dates(source: BatchSource, days: np.ndarray) -> np.ndarray | None:
+    dates = getattr(getattr(source, "panel", None), "dates", None)
+    return None if dates is None else np.asarray(dates[days]).astype("datetime64[ns]").astype(np.int64)
+
+
+def run_identity(source: BatchSource, *, train_days: np.ndarray, valid_days: np.ndarray,
+                 config: DRMConfig) -> dict[str, str]:
+    """Hashes of everything that decides a :func:`fit_drm` result, one per :data:`IDENTITY_PARTS`.
+
+    ``config`` leaves out :data:`RESUMABLE_FIELDS`; ``days`` covers the panel rows ``(D,)`` of both
+    windows and, where the source has a panel, their dates.
+    """
+    cfg = {k: v for k, v in config.to_dict().items() if k not in RESUMABLE_FIELDS}
+    day_chunks = [train_days.tobytes(), valid_days.tobytes()]
+    for d in (train_days, valid_days):
+        dates = _day_dates(source, d)
+        day_chunks.append(b"" if dates is None else dates.tobytes())
+    return {"config": _sha(_json(cfg)), "days": _sha(*day_chunks),
+            "inputs": input_fingerprint(source, np.concatenate([train_days, valid_days]), batch_days=config.batch_days),
+            "code": code_fingerprint(), "environment": _sha(_json(environment(config)))}
+
+
+def members_per_day(source: BatchSource, days: np.ndarray, *, batch_days: int = 64) -> np.ndarray:
+    """Members of each of ``days`` ``(D,)``: ``source.members_per_day`` if it has one, else from its batches."""
+    own = getattr(source, "members_per_day", None)
+    if callable(own):
+        return np.asarray(own(days), dtype=np.int64)
+    return np.concatenate([b.mask.sum(1).cpu().numpy() for b in source.batches(days, batch_days)] or
+                          [np.zeros(0, dtype=np.int64)]).astype(np.int64)
+
+
+def check_cross_sections(source: BatchSource, days: np.ndarray, *, config: DRMConfig, window: str) -> None:
+    """Raise ``ValueError`` unless every day of ``days`` has at least ``K + 2`` members.
+
+    A day's regression on ``K`` factors and an intercept is identified only with more than
+    ``K + 1`` observations (:func:`~riskstudy.models.losses.label_valid`); a window with a smaller
+    cross-section gives NaN epoch losses and NaN exposures, so this runs before any training.
+    """
+    days = np.asarray(days, dtype=np.int64)
+    if len(days) == 0:
+        return
+    counts = members_per_day(source, days, batch_days=config.batch_days)
+    i = int(np.argmin(counts))
+    need = config.n_factors + 2
+    if counts[i] < need:
+        dates = _day_dates(source, days[i:i + 1])
+        when = f"{np.datetime64(int(dates[0]), 'ns').astype('datetime64[D]')} (panel row {days[i]})" \
+            if dates is not None else f"panel row {days[i]}"
+        raise ValueError(
+            f"drm.n_factors (DRMConfig.n_factors) K={config.n_factors} is too large for the {window} days: the "
+            f"regression on K factors and an intercept needs at least K + 2 = {need} stocks a day, but the smallest "
+            f"{window} cross-section has {int(counts[i])} stocks on {when}. Lower K or widen the universe.")
+
+
+def _resume_refusal(ck: dict[str, Any], identity: dict[str, str], config: DRMConfig) -> str | None:
+    """Why checkpoint ``ck`` must not be resumed by a run of ``identity``/``config``; ``None`` = resume.
+
+    The stopping rule may differ (:data:`RESUMABLE_FIELDS`) only while the checkpoint is a prefix
+    of the run the new rule gives: its epoch is within ``max_epochs`` and the new ``patience``
+    would not have stopped before any epoch it holds.
+    """
+    old = ck.get("identity")
+    if not isinstance(old, dict):
+        return "was written by a trainer without run identities"
+    diff = [k for k in IDENTITY_PARTS if old.get(k) != identity[k]]
+    if diff:
+        return f"belongs to a different run (differs in: {'/'.join(diff)})"
+    if ck.get("finished", True):
+        return "holds a finished run (a finished run is never resumed)"
+    if ck["epoch"] > config.max_epochs:
+        return f"is at epoch {ck['epoch']}, past max_epochs={config.max_epochs}"
+    best_epoch, best_r2 = 0, -math.inf
+    for j, row in enumerate(ck["history"][:-1], start=1):  # epochs 1..e-1: would epoch j+1 have run?
+        if row["valid_r2"] > best_r2:
+            best_epoch, best_r2 = j, row["valid_r2"]
+        if j - best_epoch >= config.patience:
+            return f"would have stopped after epoch {j} with patience={config.patience}"
+    return None
 
 
 def init_model(config: DRMConfig) -> DeepRiskModel:
@@ -298,9 +455,11 @@ def fit_drm(
     config : DRMConfig
         Hyper-parameters.
     checkpoint_path : path-like, optional
-        Written (atomically) after every epoch with config, model/optimizer state, epoch,
-        history, RNG state and the best weights. If it exists, training resumes after its
-        epoch; only ``max_epochs``, ``patience`` and ``device`` may differ from its config.
+        Written (atomically) after every epoch with the run identity (:func:`run_identity`),
+        a ``finished`` flag (early stop or ``max_epochs``), config, model/optimizer state,
+        epoch, history, RNG state and the best weights. An existing checkpoint is resumed only
+        when it is unfinished and of the same run (only :data:`RESUMABLE_FIELDS` may differ,
+        see :func:`_resume_refusal`); otherwise it is removed and training starts fresh (logged).
     live : dvclive.Live-like, optional
         Receives ``train|valid/{loss,r2,penalty}`` per epoch and ``next_step()``.
 
@@ -308,11 +467,20 @@ def fit_drm(
     -------
     FitResult
         Model restored to the best validation epoch.
+
+    Raises
+    ------
+    ValueError
+        Before any training, when a training or validation day has fewer than ``K + 2`` members
+        (:func:`check_cross_sections`); after an epoch whose training loss or validation R^2 is
+        not finite (no checkpoint is written for it).
     """
     train_days, valid_days = np.asarray(train_days, dtype=np.int64), np.asarray(valid_days, dtype=np.int64)
     if len(train_days) == 0 or len(valid_days) == 0:
         raise ValueError(f"fit_drm needs non-empty train_days and valid_days, "
                          f"got {len(train_days)} and {len(valid_days)} days")
+    check_cross_sections(source, train_days, config=config, window="training")
+    check_cross_sections(source, valid_days, config=config, window="validation")
     device = config.resolved_device()
     model = init_model(config).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
@@ -320,21 +488,39 @@ def fit_drm(
     best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     best_epoch, best_r2, start = 0, -math.inf, 0
     path = Path(checkpoint_path) if checkpoint_path is not None else None
+    identity: dict[str, str] = {}
+    if path is not None:
+        identity = run_identity(source, train_days=train_days, valid_days=valid_days, config=config)
     if path is not None and path.exists():
-        ck = torch.load(path, map_location="cpu", weights_only=True)
-        diff = sorted(k for k, v in config.to_dict().items() if k not in RESUMABLE_FIELDS and ck["config"].get(k) != v)
-        if diff:
-            raise ValueError(f"checkpoint {path} was written with a different DRMConfig: fields {diff}")
-        model.load_state_dict(ck["model"])
-        optimizer.load_state_dict(ck["optimizer"])
-        history, best_state, start = ck["history"], ck["best_state"], ck["epoch"]
-        best_epoch, best_r2 = ck["best_epoch"], ck["best_valid_r2"]
-        _set_rng_state(ck["rng"])
-        logger.info("resuming DRM training from %s after epoch %d", path, start)
+        try:
+            ck = torch.load(path, map_location="cpu", weights_only=True)
+            refusal = _resume_refusal(ck, identity, config)
+        except (RuntimeError, EOFError, OSError, KeyError, TypeError, ValueError) as err:
+            ck, refusal = None, f"cannot be read ({type(err).__name__}: {err})"
+        if refusal is None:
+            model.load_state_dict(ck["model"])
+            optimizer.load_state_dict(ck["optimizer"])
+            history, best_state, start = ck["history"], ck["best_state"], ck["epoch"]
+            best_epoch, best_r2 = ck["best_epoch"], ck["best_valid_r2"]
+            _set_rng_state(ck["rng"])
+            logger.info("resuming DRM training from %s after epoch %d (same run identity)", path, start)
+        else:
+            logger.warning("checkpoint %s %s; starting fresh", path, refusal)
+            path.unlink()
+    finished = False
+
+    def save(epoch: int) -> None:
+        _save_checkpoint(path, {
+            "identity": identity, "finished": finished, "config": config.to_dict(), "epoch": epoch,
+            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "history": history,
+            "best_state": best_state, "best_epoch": best_epoch, "best_valid_r2": best_r2, "rng": _rng_state()})
+
+    epoch = start
     with _deterministic():
         for epoch in range(start + 1, config.max_epochs + 1):
             if epoch - 1 - best_epoch >= config.patience:
                 logger.info("early stopping: no validation improvement for %d epochs", config.patience)
+                epoch -= 1
                 break
             t0 = time.perf_counter()
             model.train()
@@ -351,6 +537,9 @@ def fit_drm(
             valid = evaluate(model, source, valid_days, carry=carry)
             row = {"epoch": epoch, **{f"train_{k}": v for k, v in train.means().items()},
                    **{f"valid_{k}": v for k, v in valid.items()}, "seconds": time.perf_counter() - t0}
+            if not (math.isfinite(row["train_loss"]) and math.isfinite(row["valid_r2"])):
+                raise ValueError(f"DRM epoch {epoch}: non-finite training loss {row['train_loss']} or validation "
+                                 f"R^2 {row['valid_r2']} (K={config.n_factors}); no checkpoint written for it")
             history.append(row)
             if valid["r2"] > best_r2:
                 best_r2, best_epoch = valid["r2"], epoch
@@ -363,14 +552,16 @@ def fit_drm(
                     live.log_metric(f"train/{k}", row[f"train_{k}"])
                     live.log_metric(f"valid/{k}", row[f"valid_{k}"])
                 live.next_step()
+            finished = epoch >= config.max_epochs or epoch - best_epoch >= config.patience
             if path is not None:
-                _save_checkpoint(path, {
-                    "config": config.to_dict(), "epoch": epoch, "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(), "history": history, "best_state": best_state,
-                    "best_epoch": best_epoch, "best_valid_r2": best_r2, "rng": _rng_state()})
+                save(epoch)
+    if path is not None and not finished:  # stopped without a training epoch in this call (resumed at the end)
+        finished = True
+        save(epoch)
     model.load_state_dict(best_state)
     model.eval()
-    return FitResult(model=model, history=pd.DataFrame(history, columns=HISTORY_COLUMNS), best_epoch=best_epoch)
+    return FitResult(model=model, history=pd.DataFrame(history, columns=HISTORY_COLUMNS), best_epoch=best_epoch,
+                     environment=environment(config))
 
 
 @torch.inference_mode()

@@ -11,6 +11,12 @@ so that portfolios and forecast evaluation treat all models alike.
 Window convention: the estimate at day ``t`` uses return rows ``t - window + 1 .. t``
 (all known at ``t``); stocks need ``min_obs`` finite returns in the window, missing
 returns are set to the stock's window mean (0 after demeaning).
+
+The sample covariance of ``n`` demeaned observations has rank ``<= n - 1``: with a window of
+``n <= N`` days it is singular and defines no GMV portfolio, so :func:`trailing_covariance`
+refuses it (the study's 252-day window and ~300 stocks are such a case). Ledoit-Wolf
+(shrinkage toward a scaled identity) is positive definite at any window; a covariance that
+is not positive definite is an error in :meth:`DenseRiskModel.solve`, never silently ridged.
 """
 
 from __future__ import annotations
@@ -54,12 +60,22 @@ class DenseRiskModel:
         return (w * (self.cov @ w)).sum(axis=0)
 
     def solve(self, b: np.ndarray) -> np.ndarray:
-        """``Sigma^{-1} b`` by Cholesky (a tiny ridge is added if ``Sigma`` is singular)."""
+        """``Sigma^{-1} b`` by Cholesky.
+
+        Raises
+        ------
+        numpy.linalg.LinAlgError
+            If ``Sigma`` is not positive definite: a singular estimate has no inverse (and no
+            GMV portfolio), and no ridge is added behind the caller's back.
+        """
         try:
             return cho_solve(cho_factor(self.cov), b)
-        except np.linalg.LinAlgError:
-            ridge = 1e-10 * np.trace(self.cov) / self.n_assets
-            return cho_solve(cho_factor(self.cov + ridge * np.eye(self.n_assets)), b)
+        except np.linalg.LinAlgError as err:
+            raise np.linalg.LinAlgError(
+                f"DenseRiskModel.solve: the {self.n_assets} x {self.n_assets} covariance is not positive definite "
+                "(singular estimate, e.g. a sample covariance from no more observations than stocks); "
+                "use a shrinkage or factor estimator (ledoit_wolf, poet)"
+            ) from err
 
     def gmv_weights(self) -> np.ndarray:
         """``Sigma^{-1} 1 / 1' Sigma^{-1} 1`` (N,)."""
@@ -158,6 +174,12 @@ def trailing_covariance(
     -------
     DenseRiskModel or None
         ``None`` when ``t + 1 < window`` or fewer than 2 stocks qualify.
+
+    Raises
+    ------
+    ValueError
+        For ``method="sample"`` when the window has no more rows than qualifying stocks: the
+        demeaned sample covariance then has rank ``< N`` (singular).
     """
     if method not in ESTIMATORS:
         raise ValueError(f"trailing_covariance: unknown method {method!r}; choose one of {sorted(ESTIMATORS)}")
@@ -166,6 +188,12 @@ def trailing_covariance(
     x, assets = _window(returns, t, window, mask, min_obs)
     if assets.size < 2:
         return None
+    if method == "sample" and x.shape[0] <= assets.size:
+        raise ValueError(
+            f"trailing_covariance: the sample covariance of {assets.size} stocks from {x.shape[0]} demeaned "
+            f"observations (day {t}) has rank <= {x.shape[0] - 1} and is singular, so it defines no GMV portfolio; "
+            "use a window longer than the number of stocks, or a defined estimator (ledoit_wolf, poet)"
+        )
     return DenseRiskModel(ESTIMATORS[method](x, **kwargs), assets)
 
 
