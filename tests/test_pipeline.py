@@ -67,6 +67,7 @@ def scratch_clone(work: Path, env: dict[str, str]) -> None:
 
 def link_farm(raw: Path, farm: Path) -> None:
     """``farm`` mirrors ``raw`` with links: the US CSVs one by one (replaceable), every other folder whole."""
+    farm.mkdir(parents=True, exist_ok=True)
     for child in raw.iterdir():
         if child.name == "sp500_daily":
             for f in child.rglob("*"):
