@@ -37,10 +37,14 @@ def _lookup(tree: dict, dotted: str) -> Any:
     return node
 
 
-def section_hash(params: dict, dotted: str) -> str:
-    """12-hex-digit SHA-1 of the canonical JSON of one params entry (``"split"``, ``"drm.lambda"``, ...)."""
-    value = _lookup(params, dotted)
+def _digest(value: Any) -> str:
+    """12-hex-digit SHA-1 of the canonical JSON of ``value``."""
     return hashlib.sha1(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def section_hash(params: dict, dotted: str) -> str:
+    """:func:`_digest` of one params entry (``"split"``, ``"drm.lambda"``, ...)."""
+    return _digest(_lookup(params, dotted))
 
 
 @dataclass(frozen=True)
@@ -141,7 +145,7 @@ def stamp(path: str | Path, params: Any, *, root: str | Path | None = None) -> d
     """
     raw = params.model_dump(mode="json", by_alias=True) if hasattr(params, "model_dump") else dict(params)
     entries = stage_params(path, raw, root=root)
-    hashes = {"*": hashlib.sha1(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()[:12]} \
+    hashes = {"*": _digest(raw)} \
         if entries is None else {e: section_hash(raw, e) for e in entries}
     return {"profile": raw.get("profile"), "params": hashes}
 
@@ -156,7 +160,7 @@ def stale_reason(meta: dict | None, params: Any) -> str | None:
     changed = []
     for entry, h in (meta.get("params") or {}).items():
         if entry == "*":
-            now = hashlib.sha1(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()[:12]
+            now = _digest(raw)
         else:
             try:
                 now = section_hash(raw, entry)
