@@ -14,6 +14,8 @@ WITH_VENV := PATH="$(CURDIR)/$(BIN):$$PATH" VIRTUAL_ENV="$(CURDIR)/$(VENV)"
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: requirements.lock pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:3] < (3, 11, 5))' 2>/dev/null || { \
+	  echo "Python >= 3.11.5 is needed: '$(PYTHON)' is $$($(PYTHON) --version 2>&1 || echo missing). Use make ... PYTHON=/path/to/python3.11" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -r requirements.lock
