@@ -298,10 +298,10 @@ def test_too_many_factors_raise_before_training(tmp_path) -> None:
     source = SyntheticSource(n_stocks=10, n_days=56, horizon=3, member_prob=0.8, seed=1)
     counts = source.member.sum(1)
     smallest, row = int(counts[:40].min()), int(counts[:40].argmin())
-    k = smallest if smallest % 2 == 0 else smallest - 1  # even K with K + 2 > smallest: not identified
+    k = 10  # K + 2 = 12 > 10 stocks: no day is identified
     ck, live = tmp_path / "drm.pt", _Live()
     with pytest.raises(ValueError, match=rf"K={k} .*training.* at least K \+ 2 = {k + 2} stocks a day.* "
-                                         rf"{smallest} stocks on panel row {row}\b"):
+                                         rf"40 of 40 training days have fewer \(smallest: {smallest} stocks on panel row {row}\)"):
         _fit(source, config=DRMConfig(max_epochs=2, **{**SMALL, "n_factors": k}), checkpoint_path=ck, live=live)
     assert live.steps == 0 and not ck.exists()
     with pytest.raises(ValueError, match=rf"K={k} "):
@@ -316,6 +316,18 @@ def test_too_many_factors_raise_before_training(tmp_path) -> None:
     check_cross_sections(src, np.arange(4), config=DRMConfig(n_factors=10), window="training")  # 12 = K + 2
     with pytest.raises(ValueError, match="K=12"):
         check_cross_sections(src, np.arange(4), config=DRMConfig(n_factors=12), window="training")
+
+
+def test_a_few_thin_days_are_logged_and_left_out_not_fatal(caplog) -> None:
+    """A data gap (one day with a handful of stocks, as CSI300 has on 2012-06-29) must not stop training."""
+    src = SyntheticSource(n_stocks=16, n_days=40, horizon=3, member_prob=1.0, seed=0)
+    src.member[7, 5:] = False  # day 7: 5 stocks, fewer than K + 2 = 12
+    with caplog.at_level(logging.WARNING, logger="riskstudy.models.train"):
+        check_cross_sections(src, np.arange(40), config=DRMConfig(n_factors=10), window="training")
+    assert "1 of 40 training days have fewer (smallest: 5 stocks on panel row 7)" in caplog.text
+    src.member[8:10, 5:] = False  # 3 of 40 thin days = 7.5% > MAX_THIN_SHARE
+    with pytest.raises(ValueError, match=r"K=10 .* 3 of 40 training days have fewer"):
+        check_cross_sections(src, np.arange(40), config=DRMConfig(n_factors=10), window="training")
 
 
 def test_planted_factor_fit_improves_and_predicts() -> None:

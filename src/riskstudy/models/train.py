@@ -376,12 +376,20 @@ def members_per_day(source: BatchSource, days: np.ndarray, *, batch_days: int = 
                           [np.zeros(0, dtype=np.int64)]).astype(np.int64)
 
 
+#: Largest share of a window's days whose cross-section may be too thin for K factors: such days are
+#: data gaps (left out of the loss and the score by :func:`~riskstudy.models.losses.label_valid`);
+#: beyond this share K is too large for the universe.
+MAX_THIN_SHARE: float = 0.05
+
+
 def check_cross_sections(source: BatchSource, days: np.ndarray, *, config: DRMConfig, window: str) -> None:
-    """Raise ``ValueError`` unless every day of ``days`` has at least ``K + 2`` members.
+    """Raise ``ValueError`` when more than :data:`MAX_THIN_SHARE` of ``days`` have fewer than ``K + 2`` members.
 
     A day's regression on ``K`` factors and an intercept is identified only with more than
-    ``K + 1`` observations (:func:`~riskstudy.models.losses.label_valid`); a window with a smaller
-    cross-section gives NaN epoch losses and NaN exposures, so this runs before any training.
+    ``K + 1`` observations (:func:`~riskstudy.models.losses.label_valid`); such a day adds nothing
+    to the loss or the score. A few thin days are data gaps (the CSI300 panel has one in its
+    training window): they are logged, naming the smallest, and left out. When many days are thin,
+    K is too large for the universe, and this raises before any training.
     """
     days = np.asarray(days, dtype=np.int64)
     if len(days) == 0:
@@ -389,14 +397,18 @@ def check_cross_sections(source: BatchSource, days: np.ndarray, *, config: DRMCo
     counts = members_per_day(source, days, batch_days=config.batch_days)
     i = int(np.argmin(counts))
     need = config.n_factors + 2
-    if counts[i] < need:
-        dates = _day_dates(source, days[i:i + 1])
-        when = f"{np.datetime64(int(dates[0]), 'ns').astype('datetime64[D]')} (panel row {days[i]})" \
-            if dates is not None else f"panel row {days[i]}"
-        raise ValueError(
-            f"drm.n_factors (DRMConfig.n_factors) K={config.n_factors} is too large for the {window} days: the "
-            f"regression on K factors and an intercept needs at least K + 2 = {need} stocks a day, but the smallest "
-            f"{window} cross-section has {int(counts[i])} stocks on {when}. Lower K or widen the universe.")
+    thin = counts < need
+    if not thin.any():
+        return
+    dates = _day_dates(source, days[i:i + 1])
+    when = f"{np.datetime64(int(dates[0]), 'ns').astype('datetime64[D]')} (panel row {days[i]})" \
+        if dates is not None else f"panel row {days[i]}"
+    what = (f"the regression on K factors and an intercept needs at least K + 2 = {need} stocks a day, but "
+            f"{int(thin.sum())} of {len(days)} {window} days have fewer (smallest: {int(counts[i])} stocks on {when})")
+    if thin.mean() > MAX_THIN_SHARE:
+        raise ValueError(f"drm.n_factors (DRMConfig.n_factors) K={config.n_factors} is too large for the {window} "
+                         f"days: {what}, more than {MAX_THIN_SHARE:.0%}. Lower K or widen the universe.")
+    logger.warning("K=%d, %s: those days are left out of the loss and the score", config.n_factors, what)
 
 
 def _resume_refusal(ck: dict[str, Any], identity: dict[str, str], config: DRMConfig) -> str | None:
