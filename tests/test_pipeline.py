@@ -33,8 +33,12 @@ pytestmark = [pytest.mark.slow, pytest.mark.realdata]
 
 
 def plain_env() -> dict[str, str]:
-    """This process's environment without any virtual environment (a plain shell) and without the raw-data override."""
-    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", paths.RAW_DIR_ENV)}
+    """This process's environment without any virtual environment (a plain shell), without the raw-data override,
+    and without the variables of an enclosing ``make test RAW=...`` (make passes its command-line variables to
+    every make below it through MAKEFLAGS: the scratch clone's ``make dvc`` would re-link ``data/raw``)."""
+    drop = ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", paths.RAW_DIR_ENV, "MAKEFLAGS", "MFLAGS", "MAKELEVEL",
+            "MAKEOVERRIDES")
+    env = {k: v for k, v in os.environ.items() if k not in drop}
     venvs = {str(ROOT / ".venv" / "bin")} | ({os.environ["VIRTUAL_ENV"] + "/bin"} if "VIRTUAL_ENV" in os.environ else set())
     env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep)
                                   if p and p.rstrip("/") not in venvs and "/.venv/" not in p + "/")
