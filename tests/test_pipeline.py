@@ -35,9 +35,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.realdata]
 def plain_env() -> dict[str, str]:
     """This process's environment without any virtual environment (a plain shell), without the raw-data override,
     and without the variables of an enclosing ``make test RAW=...`` (make passes its command-line variables to
-    every make below it through MAKEFLAGS: the scratch clone's ``make dvc`` would re-link ``data/raw``)."""
+    every make below it through MAKEFLAGS and exports them to the environment: the scratch clone's ``make dvc``
+    would re-link ``data/raw`` to the enclosing RAW)."""
     drop = ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", paths.RAW_DIR_ENV, "MAKEFLAGS", "MFLAGS", "MAKELEVEL",
-            "MAKEOVERRIDES")
+            "MAKEOVERRIDES", "RAW", "PROFILE", "ARGS", "PYTHON")
     env = {k: v for k, v in os.environ.items() if k not in drop}
     venvs = {str(ROOT / ".venv" / "bin")} | ({os.environ["VIRTUAL_ENV"] + "/bin"} if "VIRTUAL_ENV" in os.environ else set())
     env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep)
