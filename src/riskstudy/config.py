@@ -36,6 +36,8 @@ class PathsConfig(_Strict):
     checkpoints_dir: str = "data/checkpoints"
     ablations_dir: str = "data/ablations"
     manifest_dir: str = "data/manifest"
+    exposures_dir: str = "data/exposures"  # the exposure store: <exposures_dir>/<market>/<model>/<run>.npz
+    scores_dir: str = "data/scores"  # one file of scores per (market, model): <scores_dir>/<market>/<model>.pkl
     reports_dir: str = "reports"
 
 
@@ -168,6 +170,10 @@ class DRMParams(_Strict):
 
 
 class RiskConfig(_Strict):
+    """The shared risk pipeline every factor model goes through (:mod:`riskstudy.risk.factor_model`):
+    factor covariance (EWMA correlation / volatility, VRA, Newey-West, eigen adjustment), specific
+    variance, and the forecast-quality portfolios."""
+
     corr_half_life: float = Field(240, gt=0)
     vol_half_life: float = Field(60, gt=0)
     vra_half_life: float = Field(20, gt=0)
@@ -176,15 +182,39 @@ class RiskConfig(_Strict):
     specific_half_life: float = Field(60, gt=0)
     specific_shrinkage: float = Field(0.1, ge=0, le=1)
     min_history: int = Field(60, ge=2)
-    srm_window: int = Field(252, gt=10)
-    srm_refit_every: int = Field(21, ge=1)
-    estimator_window: int = Field(252, gt=10)
-    # dense estimators of Table 1 (GMV and GMV+ re-solved daily, like every factor model). "sample" is
-    # defined only when estimator_window exceeds the number of stocks (else singular: refused at run time)
-    estimators: list[Literal["sample", "ledoit_wolf", "poet"]] = Field(default_factory=lambda: ["ledoit_wolf", "poet"])
-    poet_k: int = Field(10, gt=0)
     n_random_portfolios: int = Field(50, ge=0)
     seed: int = 0
+
+
+class SRMConfig(_Strict):
+    """SRM, the statistical risk model (:class:`~riskstudy.factors.srm.PCAFactorModel`): PCA of trailing returns.
+    K is the DRM's (``drm.n_factors`` and ``drm.k_double``), so the two are compared at equal K."""
+
+    window: int = Field(252, gt=10)
+    refit_every: int = Field(21, ge=1)
+
+
+class DenseConfig(_Strict):
+    """Dense covariance estimators of Table 1 (GMV and GMV+ re-solved daily, like every factor model)."""
+
+    window: int = Field(252, gt=10)
+    # "sample" is defined only when window exceeds the number of stocks (else singular: refused at run time)
+    estimators: list[Literal["sample", "ledoit_wolf", "poet"]] = Field(default_factory=lambda: ["ledoit_wolf", "poet"])
+    poet_k: int = Field(10, gt=0)
+
+
+class EvaluationConfig(_Strict):
+    """Which registered models (:mod:`riskstudy.evaluation.registry`) Table 1 and the forecast table show, in order."""
+
+    models: list[str] = Field(default_factory=lambda: ["frm", "srm", "drm", "dense"], min_length=1)
+    table2_model: str = "DRM"  # the Table-1 row whose per-factor statistics (first seed) are Table 2 and Figure 3
+
+    @field_validator("models")
+    @classmethod
+    def _distinct(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError(f"models must be distinct, got {v}")
+        return v
 
 
 class AblationsConfig(_Strict):
@@ -244,8 +274,11 @@ class Params(_Strict):
     data: DataConfig
     features: FeaturesConfig
     style: StyleConfig = StyleConfig()
+    srm: SRMConfig = SRMConfig()
     drm: DRMParams
+    dense: DenseConfig = DenseConfig()
     risk: RiskConfig = RiskConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()
     ablations: AblationsConfig
     planted: PlantedConfig = PlantedConfig()
 

@@ -6,6 +6,7 @@ import json
 import math
 import resource
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -126,11 +127,105 @@ class _Current:
         return self.directory / name
 
 
+#: A section of ``SUMMARY.md`` for one market: ``(metrics, reports_dir, market) -> markdown lines``.
+MarketSection = Callable[["_Current", Path, str], list[str]]
+
+
+def data_section(m: "_Current", rd: Path, mk: str) -> list[str]:
+    """Section 10 (data): panel size, members, cleaning actions."""
+    if not m.exists(f"data_{mk}.json"):
+        return []
+    d = read_metrics(m / f"data_{mk}.json")
+    return [
+        f"Data: {d['n_days']} days x {d['n_instruments']} instruments ({d['first_date']} .. {d['last_date']}), "
+        f"{d['members_mean']:.0f} members per day on average; cleaning actions: {d['cleaning_actions']}. "
+        f"[notebook](notebooks/10_data_{mk}.ipynb)",
+        "",
+    ]
+
+
+def drm_section(m: "_Current", rd: Path, mk: str) -> list[str]:
+    """Section 20 (DRM training): runs, time, validation R^2 trained and untrained, memory."""
+    if not m.exists(f"drm_training_{mk}.json"):
+        return []
+    tr = read_metrics(m / f"drm_training_{mk}.json")
+    tf = rd / "timings" / f"drm_training_{mk}.json"
+    tm = read_metrics(tf) if tf.exists() else {}
+    rss, secs = tm.get("peak_rss_mb"), tm.get("train_seconds_total")
+    return [
+        f"DRM training: {len(tr['runs'])} runs"
+        + (f" in {secs / 60:.1f} min" if secs is not None else "")
+        + ", validation R^2 (mean over seeds) "
+        + _per_k(tr["valid_r2_mean"])
+        + ("; the same networks before training: " + _per_k(tr["valid_r2_init_mean"]) if "valid_r2_init_mean" in tr else "")
+        + (f"; peak memory of the stage {rss / 1024:.2f} GiB" if rss is not None else "")
+        + f". [notebook](notebooks/20_deep_risk_model_{mk}.ipynb)",
+        "",
+    ]
+
+
+def evaluation_section(m: "_Current", rd: Path, mk: str) -> list[str]:
+    """Section 21 (risk-model evaluation): Tables 1 and 2, forecast quality, figures."""
+    from riskstudy.evaluation import paper
+
+    out: list[str] = []
+    if m.exists(f"table1_{mk}.json"):
+        t1 = pd.DataFrame(read_metrics(m / f"table1_{mk}.json")).T[["r2", "gmv_vol", "gmv_long_vol"]].astype(float)
+        t1 = t1.join(paper.TABLE1.add_prefix("paper_"), how="left")
+        t1.index.name = "model"
+        out += ["### Table 1: R^2 and annualised volatility of GMV / GMV+ (test window)", "",
+                markdown_table(t1, pct=list(t1.columns)), "",
+                "Paper columns: CSI300 (all A-shares universe), 2017-01 .. 2020-02. DRM rows: mean over seeds "
+                f"(per-seed values in `metrics/forecast_{mk}.json`); \"untrained\" rows: the first seed's network "
+                f"before any gradient step (the control for what training added). [notebook](notebooks/21_risk_model_evaluation_{mk}.ipynb)", ""]
+    if m.exists(f"table2_{mk}.json"):
+        out += ["### Table 2: DRM factor statistics (K = drm.n_factors, first seed)", "",
+                _table_from_metrics(read_metrics(m / f"table2_{mk}.json"), pct=["pct_abs_t_gt_2"], floatfmt=".2f", index_name="factor"), ""]
+    if m.exists(f"forecast_{mk}.json"):
+        fc = read_metrics(m / f"forecast_{mk}.json")["models"]
+        out += ["### Risk-forecast quality (bias statistic: 1 = calibrated; QLIKE: lower is better)", "",
+                _table_from_metrics(fc, index_name="model"), ""]
+    return out + _figures(rd, f"evaluation_{mk}/r2.png", f"evaluation_{mk}/factor_returns.png")
+
+
+def ablations_section(m: "_Current", rd: Path, mk: str) -> list[str]:
+    """Section 30 (ablations): GAT x K, the lambda sweep, single- vs multi-task."""
+    if not m.exists(f"ablations_{mk}.json"):
+        return []
+    ab = read_metrics(m / f"ablations_{mk}.json")
+    g = {k: {"with": v["with"]["mean"], "with_lo": v["with"]["lo"], "with_hi": v["with"]["hi"],
+             "without": v["without"]["mean"], "without_lo": v["without"]["lo"], "without_hi": v["without"]["hi"],
+             "verdict": v["verdict"]} for k, v in ab["gat"].items()}
+    lam = {k: {"vif_mean": v["vif_mean"], "r2": v["r2"], "gmv_vol": v["gmv_vol"]} for k, v in ab["lambda"].items()}
+    mt = ab["multitask"]
+    return ["### Ablations (mean over seeds, 95% interval; overlapping intervals = tie)", "",
+            "RQ1, R^2 with / without GAT by K:", "",
+            _table_from_metrics(g, pct=["with", "with_lo", "with_hi", "without", "without_lo", "without_hi"], index_name="K"), "",
+            "RQ2, lambda sweep (K = 10):", "", _table_from_metrics(lam, pct=["r2", "gmv_vol"], index_name="lambda"), "",
+            f"RQ3, lag-1 autocorrelation of exposures: multi-task {mt['multi']['autocorr']:.3f}, "
+            f"single-task {mt['single']['autocorr']:.3f} ({mt['verdict']}). "
+            f"[notebook](notebooks/30_ablations_{mk}.ipynb)", ""] + _figures(rd, f"ablations_{mk}/vif.png", f"ablations_{mk}/autocorr.png")
+
+
+def _figures(rd: Path, *names: str) -> list[str]:
+    out: list[str] = []
+    for fig in names:
+        if (rd / "figures" / fig).exists():
+            out += [f"![{fig}](figures/{fig})", ""]
+    return out
+
+
+#: Per-market sections of the summary, in study order; a new study section appends its own.
+MARKET_SECTIONS: list[MarketSection] = [data_section, drm_section, evaluation_section, ablations_section]
+
+
 def build_summary(*, params: Any, reports_dir: str | Path = "reports") -> str:
     """``reports/SUMMARY.md``: every table of the study from the metrics files, small figures and links.
 
-    Only files stamped with the current profile and params are used (:func:`riskstudy.provenance.stale_reason`);
-    any other is left out and named at the top, with the reason, so results of two runs never mix.
+    Each study section contributes its own part (:data:`MARKET_SECTIONS` per market, then the
+    planted-factor check). Only files stamped with the current profile and params are used
+    (:func:`riskstudy.provenance.stale_reason`); any other is left out and named at the top, with
+    the reason, so results of two runs never mix.
 
     Parameters
     ----------
@@ -139,8 +234,6 @@ def build_summary(*, params: Any, reports_dir: str | Path = "reports") -> str:
     reports_dir : path-like
         Holds ``metrics/``, ``timings/``, ``figures/`` and ``notebooks/``.
     """
-    from riskstudy.evaluation import paper
-
     markets, profile = list(params.markets), params.profile
     rd = Path(reports_dir)
     m = _Current(rd / "metrics", params)
@@ -156,65 +249,8 @@ def build_summary(*, params: Any, reports_dir: str | Path = "reports") -> str:
     names = {"us": "US (S&P 500 constituents of 2021, survivorship-biased)", "cn": "China (CSI300, point-in-time)"}
     for mk in markets:
         out += [f"## {names.get(mk, mk)}", ""]
-        if m.exists(f"data_{mk}.json"):
-            d = read_metrics(m / f"data_{mk}.json")
-            out += [
-                f"Data: {d['n_days']} days x {d['n_instruments']} instruments ({d['first_date']} .. {d['last_date']}), "
-                f"{d['members_mean']:.0f} members per day on average; cleaning actions: {d['cleaning_actions']}. "
-                f"[notebook](notebooks/10_data_{mk}.ipynb)",
-                "",
-            ]
-        if m.exists(f"drm_training_{mk}.json"):
-            tr = read_metrics(m / f"drm_training_{mk}.json")
-            tf = rd / "timings" / f"drm_training_{mk}.json"
-            tm = read_metrics(tf) if tf.exists() else {}
-            rss, secs = tm.get("peak_rss_mb"), tm.get("train_seconds_total")
-            out += [
-                f"DRM training: {len(tr['runs'])} runs"
-                + (f" in {secs / 60:.1f} min" if secs is not None else "")
-                + ", validation R^2 (mean over seeds) "
-                + _per_k(tr["valid_r2_mean"])
-                + ("; the same networks before training: " + _per_k(tr["valid_r2_init_mean"]) if "valid_r2_init_mean" in tr else "")
-                + (f"; peak memory of the stage {rss / 1024:.2f} GiB" if rss is not None else "")
-                + f". [notebook](notebooks/20_deep_risk_model_{mk}.ipynb)",
-                "",
-            ]
-        if m.exists(f"table1_{mk}.json"):
-            t1 = pd.DataFrame(read_metrics(m / f"table1_{mk}.json")).T[["r2", "gmv_vol", "gmv_long_vol"]].astype(float)
-            t1 = t1.join(paper.TABLE1.add_prefix("paper_"), how="left")
-            t1.index.name = "model"
-            out += ["### Table 1: R^2 and annualised volatility of GMV / GMV+ (test window)", "",
-                    markdown_table(t1, pct=list(t1.columns)), "",
-                    "Paper columns: CSI300 (all A-shares universe), 2017-01 .. 2020-02. DRM rows: mean over seeds "
-                    f"(per-seed values in `metrics/forecast_{mk}.json`); \"untrained\" rows: the first seed's network "
-                    f"before any gradient step (the control for what training added). [notebook](notebooks/21_risk_model_evaluation_{mk}.ipynb)", ""]
-        if m.exists(f"table2_{mk}.json"):
-            out += ["### Table 2: DRM factor statistics (K = drm.n_factors, first seed)", "",
-                    _table_from_metrics(read_metrics(m / f"table2_{mk}.json"), pct=["pct_abs_t_gt_2"], floatfmt=".2f", index_name="factor"), ""]
-        if m.exists(f"forecast_{mk}.json"):
-            fc = read_metrics(m / f"forecast_{mk}.json")["models"]
-            out += ["### Risk-forecast quality (bias statistic: 1 = calibrated; QLIKE: lower is better)", "",
-                    _table_from_metrics(fc, index_name="model"), ""]
-        for fig in (f"evaluation_{mk}/r2.png", f"evaluation_{mk}/factor_returns.png"):
-            if (rd / "figures" / fig).exists():
-                out += [f"![{fig}](figures/{fig})", ""]
-        if m.exists(f"ablations_{mk}.json"):
-            ab = read_metrics(m / f"ablations_{mk}.json")
-            g = {k: {"with": v["with"]["mean"], "with_lo": v["with"]["lo"], "with_hi": v["with"]["hi"],
-                     "without": v["without"]["mean"], "without_lo": v["without"]["lo"], "without_hi": v["without"]["hi"],
-                     "verdict": v["verdict"]} for k, v in ab["gat"].items()}
-            lam = {k: {"vif_mean": v["vif_mean"], "r2": v["r2"], "gmv_vol": v["gmv_vol"]} for k, v in ab["lambda"].items()}
-            mt = ab["multitask"]
-            out += ["### Ablations (mean over seeds, 95% interval; overlapping intervals = tie)", "",
-                    "RQ1, R^2 with / without GAT by K:", "",
-                    _table_from_metrics(g, pct=["with", "with_lo", "with_hi", "without", "without_lo", "without_hi"], index_name="K"), "",
-                    "RQ2, lambda sweep (K = 10):", "", _table_from_metrics(lam, pct=["r2", "gmv_vol"], index_name="lambda"), "",
-                    f"RQ3, lag-1 autocorrelation of exposures: multi-task {mt['multi']['autocorr']:.3f}, "
-                    f"single-task {mt['single']['autocorr']:.3f} ({mt['verdict']}). "
-                    f"[notebook](notebooks/30_ablations_{mk}.ipynb)", ""]
-            for fig in (f"ablations_{mk}/vif.png", f"ablations_{mk}/autocorr.png"):
-                if (rd / "figures" / fig).exists():
-                    out += [f"![{fig}](figures/{fig})", ""]
+        for section in MARKET_SECTIONS:
+            out += section(m, rd, mk)
     if m.exists("planted.json"):
         out.append(planted_section(rd))
     if m.stale:

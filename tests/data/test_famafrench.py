@@ -64,3 +64,17 @@ def test_real_files():
     assert ff3.notna().all().all() and ff3["Mkt-RF"].abs().max() < 0.25
     common = ff3.index.intersection(ff5.index)
     np.testing.assert_allclose(ff3.loc[common, "RF"], ff5.loc[common, "RF"])
+
+
+def test_benchmark_check_against_the_ff_market():
+    from riskstudy.data.famafrench import benchmark_check
+
+    d = pd.bdate_range("2020-01-01", periods=300)
+    rng = np.random.default_rng(0)
+    mkt = pd.Series(rng.normal(0, 0.01, len(d)), index=d)
+    ff = pd.DataFrame({"Mkt-RF": mkt - 0.0001, "RF": 0.0001}, index=d)
+    out = benchmark_check(mkt, ff)
+    assert out["corr"] == pytest.approx(1.0) and out["n_days"] == 300
+    assert out["ann_vol_benchmark"] == pytest.approx(out["ann_vol_ff_market"])
+    noisy = benchmark_check(mkt + rng.normal(0, 0.01, len(d)), ff.iloc[:200])
+    assert noisy["n_days"] == 200 and 0.5 < noisy["corr"] < 0.9

@@ -9,6 +9,8 @@ def _tree(root):
     (root / "sp500_daily" / "daily_adjusted").mkdir(parents=True)
     (root / "sp500_daily" / "daily_adjusted" / "DA-A-T.csv").write_text("timestamp,close\n2020-01-02,1\n")
     (root / "sp500_daily" / "README").write_text("x")
+    (root / "fama_french_daily").mkdir()
+    (root / "fama_french_daily" / "F-F_Research_Data_Factors_daily.CSV").write_text(",Mkt-RF,SMB,HML,RF\n")
 
 
 def test_manifest_depends_on_content_not_on_location(tmp_path):
@@ -35,4 +37,6 @@ def test_cli_rewrites_nothing_when_content_is_unchanged(tmp_path, monkeypatch):
     first = out.stat().st_mtime_ns
     main(["--params", str(params), "--market", "us", "--out", str(out)])
     assert out.stat().st_mtime_ns == first
-    assert list(json.loads(out.read_text())["files"]) == ["sp500_daily/README", "sp500_daily/daily_adjusted/DA-A-T.csv"]
+    # the US data stage reads the prices and, for its benchmark check, the Fama-French factors
+    assert list(json.loads(out.read_text())["files"]) == [
+        "fama_french_daily/F-F_Research_Data_Factors_daily.CSV", "sp500_daily/README", "sp500_daily/daily_adjusted/DA-A-T.csv"]

@@ -55,3 +55,29 @@ def read_fama_french(raw_dir: str | Path, *, five_factor: bool = False) -> pd.Da
     table.index.name = "date"
     table = table.astype(float).replace(list(_MISSING), np.nan)
     return table / 100.0
+
+
+def benchmark_check(benchmark: pd.Series, factors: pd.DataFrame) -> dict:
+    """How closely a market's benchmark return tracks the Fama-French market return ``Mkt-RF + RF``.
+
+    A plausibility check of the US benchmark (our S&P 500 proxy) against an independent source,
+    over the days both have.
+
+    Parameters
+    ----------
+    benchmark : Series (T,)
+        Daily benchmark returns (fractions), indexed by date.
+    factors : DataFrame
+        :func:`read_fama_french` output.
+
+    Returns
+    -------
+    dict
+        ``corr`` (Pearson, daily), ``n_days``, ``ann_vol_benchmark``, ``ann_vol_ff_market``.
+    """
+    ff = (factors["Mkt-RF"] + factors["RF"]).rename("ff")
+    both = pd.concat([benchmark.rename("b"), ff], axis=1, join="inner").dropna()
+    if len(both) < 2:
+        raise ValueError(f"benchmark and Fama-French market share {len(both)} days: nothing to compare")
+    return {"corr": float(both.b.corr(both.ff)), "n_days": int(len(both)),
+            "ann_vol_benchmark": float(both.b.std() * np.sqrt(252)), "ann_vol_ff_market": float(both.ff.std() * np.sqrt(252))}

@@ -26,7 +26,7 @@ from riskstudy.paths import raw_dir
 log = logging.getLogger(__name__)
 
 #: Raw sub-folders each market's data stage reads.
-RAW_FOLDERS: dict[str, tuple[str, ...]] = {"us": ("sp500_daily",), "cn": ("cn_qlib_csi300",)}
+RAW_FOLDERS: dict[str, tuple[str, ...]] = {"us": ("sp500_daily", "fama_french_daily"), "cn": ("cn_qlib_csi300",)}
 
 
 def file_digest(path: Path, *, chunk: int = 1 << 20) -> str:

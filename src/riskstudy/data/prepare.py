@@ -171,4 +171,9 @@ def data_metrics(data: MarketData, params: Params) -> dict:
         lo, hi = params.split.window(name)
         rows = p.date_slice(lo, hi)
         out[f"{name}_days"] = int(rows.stop - rows.start)
+    if p.market == "us":  # an independent check of the benchmark: Kenneth French's market return
+        from riskstudy.data.famafrench import FF_DIR, benchmark_check, read_fama_french
+
+        out["benchmark_vs_ff_market"] = benchmark_check(
+            data.benchmark, read_fama_french(paths.raw_dir(params.paths.raw_dir, require=FF_DIR)))
     return out

@@ -1,0 +1,109 @@
+"""Claims checked on our numbers, with one verdict rule for the whole study.
+
+The rule (:func:`verdict`): over seeds, ``a`` beats ``b`` when the 95% Student-t interval of
+``a``'s seed values lies entirely beyond ``b``'s *and* every seed of ``a`` beats every seed of
+``b`` (a reference without seeds is a point), so the seed-level and the interval-level reading
+never disagree (for up to 4 seeds the interval condition implies the seed one; beyond, it need
+not). Anything else is a tie (within seed noise); one seed gives no interval and is reported as such.
+
+Used by Table 1's paper claims and the training control (:func:`paper_claims`), and by the
+ablations (:mod:`riskstudy.evaluation.ablations`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+#: ``(text, model row, column, other row, "higher" | "lower")``: the paper's Table 1 claims.
+PAPER_CLAIMS: list[tuple[str, str, str, str, str]] = [
+    ("DRM explains more variance than FRM", "DRM", "r2", "FRM", "higher"),
+    ("DRM explains more variance than SRM", "DRM", "r2", "SRM", "higher"),
+    ("DRM x2 explains more variance than DRM", "DRM x2", "r2", "DRM", "higher"),
+    ("DRM GMV is less volatile than FRM's", "DRM", "gmv_vol", "FRM", "lower"),
+    ("DRM GMV is less volatile than SRM's", "DRM", "gmv_vol", "SRM", "lower"),
+    ("DRM x2 GMV is less volatile than DRM's", "DRM x2", "gmv_vol", "DRM", "lower"),
+    ("DRM GMV+ is less volatile than SRM's", "DRM", "gmv_long_vol", "SRM", "lower"),
+    ("DRM GMV+ is no more volatile than FRM's", "DRM", "gmv_long_vol", "FRM", "lower"),
+]
+
+#: Does training beat the network's own initialisation? (trained seeds vs the untrained control)
+TRAINING_CLAIMS: list[tuple[str, str, str, str, str]] = [
+    (f"{m} explains more variance than its untrained network", m, "r2", f"{m} untrained", "higher")
+    for m in ("DRM", "DRM x2")
+] + [
+    (f"{m} {what} is less volatile than its untrained network's", m, col, f"{m} untrained", "lower")
+    for m in ("DRM", "DRM x2") for what, col in (("GMV", "gmv_vol"), ("GMV+", "gmv_long_vol"))
+]
+
+#: How :func:`paper_claims` words the outcomes of :func:`verdict`.
+CLAIM_WORDS = {"win": "holds", "loss": "does not hold", "tie": "within seed noise", "tie (too few seeds)": "one seed: no interval"}
+
+
+def mean_ci(values: Sequence[float], level: float = 0.95) -> dict:
+    """Mean, a Student-t interval and the range over seeds: ``{"mean", "lo", "hi", "n", "min", "max"}``
+    (non-finite values dropped; ``lo``/``hi`` NaN with fewer than two seeds)."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    m = float(v.mean()) if len(v) else float("nan")
+    rng = {"min": float(v.min()), "max": float(v.max())} if len(v) else {"min": float("nan"), "max": float("nan")}
+    if len(v) < 2:
+        return {"mean": m, "lo": float("nan"), "hi": float("nan"), "n": int(len(v)), **rng}
+    half = float(stats.t.ppf(0.5 + level / 2, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)))
+    return {"mean": m, "lo": m - half, "hi": m + half, "n": int(len(v)), **rng}
+
+
+def point(value: float) -> dict:
+    """A reference without seed noise (e.g. a deterministic baseline) as a zero-width interval."""
+    v = float(value)
+    return {"mean": v, "lo": v, "hi": v, "n": 1, "min": v, "max": v}
+
+
+def verdict(a: dict, b: dict, *, higher_is_better: bool = True) -> str:
+    """``"win"``/``"loss"`` for ``a`` against ``b`` (:func:`mean_ci` or :func:`point`), else ``"tie"``.
+
+    ``a`` beats ``b`` when ``a``'s interval lies entirely above ``b``'s and ``min(a) > max(b)``
+    (mirrored for ``"loss"``; ``higher_is_better=False`` swaps the words). ``"tie (too few
+    seeds)"`` when ``a`` or ``b`` has no interval.
+    """
+    if not all(np.isfinite([a["lo"], a["hi"], b["lo"], b["hi"]])):
+        return "tie (too few seeds)"
+    if a["lo"] > b["hi"] and a.get("min", a["lo"]) > b.get("max", b["hi"]):
+        return "win" if higher_is_better else "loss"
+    if a["hi"] < b["lo"] and a.get("max", a["hi"]) < b.get("min", b["lo"]):
+        return "loss" if higher_is_better else "win"
+    return "tie"
+
+
+def paper_claims(report, claims: list[tuple[str, str, str, str, str]] | None = None) -> pd.DataFrame:
+    """Claims about Table 1 rows checked with :func:`verdict` (default: :data:`PAPER_CLAIMS`).
+
+    Each claim is ``(text, model, column, other row, "higher" | "lower")``. A row with seed runs
+    (``report.seeds``) enters with its seed interval, any other row as a point.
+
+    Parameters
+    ----------
+    report : riskstudy.evaluation.pipeline.MarketReport
+    claims : list of claim tuples, optional
+        :data:`TRAINING_CLAIMS` checks trained DRM against its untrained control.
+
+    Returns
+    -------
+    DataFrame indexed by claim: ``ours`` (means), ``verdict``.
+    """
+    t1, seeds = report.table1, report.seeds
+
+    def interval(row: str, col: str) -> dict:
+        vals = seeds.loc[seeds.model == row, col].to_numpy(dtype=float) if len(seeds) else np.zeros(0)
+        return mean_ci(vals) if len(vals) > 1 else point(float(t1.loc[row, col]))
+
+    rows = []
+    for text, model, col, other, better in PAPER_CLAIMS if claims is None else claims:
+        a, b = interval(model, col), interval(other, col)
+        outcome = verdict(a, b, higher_is_better=better == "higher")
+        rows.append({"claim": text, "ours": f"{100 * a['mean']:.2f}% vs {100 * b['mean']:.2f}%",
+                     "verdict": CLAIM_WORDS[outcome] + ("" if a["n"] == 1 else f" ({a['n']} seeds)")})
+    return pd.DataFrame(rows).set_index("claim")

@@ -1,0 +1,125 @@
+"""SRM: the statistical risk model, loadings on the principal components of trailing returns.
+
+Config section ``srm`` (window, refit cadence); the number of components is chosen by the study
+(``K = drm.n_factors`` and ``drm.k_double``, so SRM and DRM are compared at equal K).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.linalg import eigh
+from tqdm.auto import tqdm
+
+from riskstudy.config import Params, SRMConfig
+from riskstudy.data.prepare import MarketData
+from riskstudy.factors.base import FactorModel, ModelSpec, Run
+from riskstudy.features.windows import trailing_window
+
+
+def _top_components(x: np.ndarray, k: int) -> np.ndarray:
+    """Unit-norm top-``k`` right singular vectors of ``x`` (n, N) -> (N, k), largest first.
+
+    Uses the smaller Gram matrix: ``eig(x x')`` when ``n < N`` (then ``v = x' u / s``), else ``eig(x' x)``.
+    """
+    n, N = x.shape
+    if n < N:
+        e, u = eigh(x @ x.T, subset_by_index=[n - k, n - 1])
+        v = x.T @ u / np.sqrt(np.clip(e, 1e-300, None))
+    else:
+        v = eigh(x.T @ x, subset_by_index=[N - k, N - 1])[1]
+    return v[:, ::-1]
+
+
+def pca_exposures(
+    returns: np.ndarray,
+    *,
+    k: int,
+    window: int = 252,
+    refit_every: int = 1,
+    mask: np.ndarray | None = None,
+    min_obs: int | None = None,
+) -> np.ndarray:
+    """Statistical risk model exposures: loadings on the first ``k`` principal components.
+
+    At each refit day ``t_r`` (every ``refit_every`` days from ``window - 1``) the
+    demeaned trailing window ``returns[t_r-window+1 : t_r+1]`` of eligible stocks is
+    decomposed, ``R = U S V'``; the first ``k`` columns of ``V`` (unit norm) are the loadings.
+    Days ``t_r <= t < t_r + refit_every`` reuse them (point in time); stocks that
+    were not eligible at ``t_r`` have NaN exposures until the next refit. Signs are
+    fixed so that each loading vector has a positive dot product with the previous
+    refit's over common stocks (the first one: positive sum). Each day the exposures
+    are z-scored over the stocks in ``mask[t]``.
+
+    Parameters
+    ----------
+    returns : ndarray (T, N)
+    k : int
+        Number of components.
+    window : int
+    refit_every : int
+        1 = daily, 21 = monthly.
+    mask : ndarray of bool (T, N), optional
+        Universe (eligibility at refits, coverage each day).
+    min_obs : int, optional
+        Finite returns needed in the window (default ``window // 2``).
+
+    Returns
+    -------
+    ndarray (T, N, k)
+        NaN before ``window - 1`` and for uncovered stocks.
+    """
+    T, N = returns.shape
+    raw = np.full((T, N, k), np.nan)
+    prev = np.full((N, k), np.nan)
+    for t in tqdm(range(window - 1, T, refit_every), desc="pca_exposures", leave=False, mininterval=5):
+        x, assets = trailing_window(returns, t, window=window, mask=mask, min_obs=min_obs)
+        if assets.size < k:
+            continue
+        v = _top_components(x, k)  # (n_assets, k)
+        common = np.isfinite(prev[assets, 0])
+        ref = (v[common] * prev[assets][common]).sum(axis=0) if common.any() else v.sum(axis=0)
+        v = v * np.where(ref < 0, -1.0, 1.0)
+        prev = np.full((N, k), np.nan)
+        prev[assets] = v
+        raw[t : t + refit_every, assets] = v
+    if mask is not None:
+        raw[~mask] = np.nan
+    n = np.isfinite(raw).sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.nansum(raw, axis=1, keepdims=True) / n
+        std = np.sqrt(np.nansum((raw - mean) ** 2, axis=1, keepdims=True) / n)
+        return (raw - mean) / std
+
+
+class PCAFactorModel(FactorModel):
+    """Rolling PCA loadings (:func:`pca_exposures`), refitted every ``config.refit_every`` days.
+
+    Parameters
+    ----------
+    n_factors : int
+        K, the number of principal components.
+    config : SRMConfig
+        The ``srm`` section (trailing ``window``, ``refit_every``).
+    """
+
+    def __init__(self, *, n_factors: int, config: SRMConfig) -> None:
+        self.k, self.config = n_factors, config
+
+    def fit(self, md: MarketData, *, train_rows: np.ndarray, valid_rows: np.ndarray | None = None) -> "PCAFactorModel":
+        self.names_ = [f"pc{i + 1}" for i in range(self.k)]
+        return self
+
+    def exposures(self, md: MarketData, *, rows: np.ndarray) -> np.ndarray:
+        p = md.panel
+        x = pca_exposures(p["ret"], k=self.k, window=self.config.window, refit_every=self.config.refit_every, mask=p.member)
+        return x[np.asarray(rows, dtype=np.int64)]
+
+
+def _runs(params: Params, market: str) -> list[Run]:
+    d = params.drm
+    return [Run(label, label, factor_model=lambda k=k: PCAFactorModel(n_factors=k, config=params.srm))
+            for label, k in (("SRM", d.n_factors), ("SRM x2", d.k_double))]
+
+
+#: Registered as ``srm``: rows "SRM" (K = ``drm.n_factors``) and "SRM x2" (K = ``drm.k_double``).
+SPEC = ModelSpec("srm", runs=_runs)
