@@ -1,7 +1,15 @@
 import numpy as np
 import pytest
 
-from riskstudy.evaluation.forecast import bias_band, bias_statistic, forecast_panel, qlike, random_portfolios
+from riskstudy.evaluation.forecast import (
+    bias_band,
+    bias_statistic,
+    forecast_panel,
+    portfolio_outcomes,
+    qlike,
+    random_portfolios,
+    restrict_portfolios,
+)
 from riskstudy.risk.covariance import FactorRiskModel
 
 
@@ -59,3 +67,22 @@ def test_forecast_panel_matches_direct_computation():
     np.testing.assert_allclose(panel.variance[2, 1:], np.einsum("nm,nk,km->m", rand, m.covariance(), rand))
     with pytest.raises(ValueError, match="no next-day return"):
         forecast_panel(models.get, returns, [T - 1])
+
+
+def test_portfolio_outcomes_restrict_random_portfolios_to_the_days_stocks():
+    rng = np.random.default_rng(4)
+    N = 9
+    rand = random_portfolios(N, 3, seed=1)
+    assets = np.array([0, 2, 3, 7])
+    W = restrict_portfolios(rand, assets)
+    np.testing.assert_allclose(W.sum(axis=0), 1.0)
+    np.testing.assert_array_equal(W, rand[assets] / rand[assets].sum(axis=0))
+    X = rng.standard_normal((4, 2))
+    m = FactorRiskModel(X, np.eye(2) * 1e-4, np.full(4, 2e-4), assets)
+    r_next = rng.standard_normal(N) * 0.01
+    r_next[2] = np.nan  # counts as 0
+    named = [m.gmv_weights()]
+    realised, variance = portfolio_outcomes(m, r_next, named=named, random=rand)
+    full = np.column_stack([named[0], W])
+    np.testing.assert_allclose(realised, np.nan_to_num(r_next[assets]) @ full)
+    np.testing.assert_allclose(variance, np.einsum("nm,nk,km->m", full, m.covariance(), full))

@@ -1,4 +1,4 @@
-"""Table 1's evaluation pipeline: one rebalancing rule for every row, and inputs checked first (issue 9, points 7, 4c)."""
+"""Table 1 for a market: no singular sample-covariance row, and inputs checked first (issue 9, points 7, 4c)."""
 
 from __future__ import annotations
 
@@ -10,50 +10,9 @@ import pandas as pd
 import pytest
 
 from riskstudy.config import RiskConfig, render_profile, validate_params
-from riskstudy.data.panel import NUMERIC_FIELDS, Panel
-from riskstudy.evaluation.risk_eval import (
-    EvalWindow,
-    check_drm_inputs,
-    drm_input_files,
-    evaluate_dense_estimator,
-    evaluate_market,
-)
-from riskstudy.portfolio.optimize import gmv_long_only_dense
-from riskstudy.risk.estimators import trailing_covariance
+from riskstudy.evaluation.risk_eval import check_drm_inputs, drm_input_files, evaluate_market
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _panel(*, T: int = 130, N: int = 25, seed: int = 0) -> Panel:
-    """One-factor returns (T, N) with ~5% of the stock-days outside the universe."""
-    rng = np.random.default_rng(seed)
-    beta = rng.uniform(0.5, 1.5, N)
-    ret = rng.standard_normal((T, 1)) * 0.01 * beta + rng.standard_normal((T, N)) * rng.uniform(0.005, 0.02, N)
-    fields = {f: np.ones((T, N)) for f in NUMERIC_FIELDS}
-    fields["ret"] = ret
-    member = rng.uniform(size=(T, N)) > 0.05
-    return Panel("us", pd.bdate_range("2015-01-01", periods=T), [f"S{i}" for i in range(N)], fields, member)
-
-
-def test_dense_gmv_long_is_resolved_daily_under_the_default_profile():
-    """Issue 9.7: the default profile's dense GMV+ used to be re-solved every 5th day with drifting weights.
-
-    Every test day's GMV+ return must be that day's freshly solved dense GMV+ portfolio times the
-    next day's returns (the rule of the factor-model rows).
-    """
-    risk = RiskConfig(**render_profile("default", ROOT / "profiles")["risk"]).model_copy(
-        update={"estimator_window": 60, "n_random_portfolios": 2}
-    )
-    panel = _panel()
-    window = EvalWindow(rows=slice(0, None), test=np.arange(70, 90))
-    ev = evaluate_dense_estimator("Ledoit-Wolf", panel, window, method="ledoit_wolf", risk=risk)
-    ret, mask = panel["ret"], panel.member
-    expected = []
-    for t in window.test:
-        m = trailing_covariance(ret, t, method="ledoit_wolf", window=60, mask=mask)
-        expected.append(np.nan_to_num(ret[t + 1, m.assets]) @ gmv_long_only_dense(m.covariance()))
-    np.testing.assert_allclose(ev.gmv_long_returns.to_numpy(), expected, rtol=1e-6, atol=1e-9)
-    assert len(ev.gmv_long_returns) == len(window.test)
 
 
 def test_default_profile_has_no_singular_sample_covariance():
@@ -62,13 +21,6 @@ def test_default_profile_has_no_singular_sample_covariance():
     assert "sample" not in p.risk.estimators
     assert "sample" not in RiskConfig().estimators
     assert not hasattr(p.risk, "dense_long_every")  # one rule for every row: nothing to configure
-
-
-def test_dense_estimator_refuses_singular_sample_covariance():
-    risk = RiskConfig(estimator_window=20, n_random_portfolios=0)  # 20 days, ~24 stocks: singular
-    panel = _panel()
-    with pytest.raises(ValueError, match="singular"):
-        evaluate_dense_estimator("Sample cov", panel, EvalWindow(rows=slice(0, None), test=np.arange(70, 75)), method="sample", risk=risk)
 
 
 class _NoData:

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from riskstudy.portfolio.backtest import backtest, embed
+from riskstudy.portfolio.backtest import backtest, embed, rebalance_daily
+from riskstudy.risk.estimators import DenseRiskModel
 
 
 @pytest.fixture(scope="module")
@@ -63,3 +64,36 @@ def test_invalid_arguments(returns):
         backtest(lambda t: np.zeros(8), returns, start=59)
     with pytest.raises(ValueError, match="expected"):
         backtest(lambda t: np.zeros(3), returns, start=0)
+
+
+def test_rebalance_daily_holds_each_days_portfolio_for_the_next_day_only(returns):
+    """One model per decision day, every strategy solved on it, held one day; a day without a model holds nothing."""
+    T, N = returns.shape
+    built: list[int] = []
+
+    def model_at(t):
+        built.append(t)
+        if t == 12:
+            return None
+        assets = np.arange(t % 3, N)  # the universe changes
+        return DenseRiskModel(np.diag(np.linspace(1, 2, assets.size)) * 1e-4 * (1 + t % 5), assets)
+
+    seen = []
+    runs = rebalance_daily(
+        model_at, returns, range(10, 20),
+        strategies={"gmv": lambda m: m.gmv_weights(), "equal": lambda m: np.full(m.n_assets, 1 / m.n_assets)},
+        on_day=lambda t, m, w: seen.append((t, m.n_assets, sorted(w))),
+    )
+    assert built == list(range(10, 20))  # each day's model built once for all strategies and the scoring
+    assert list(runs.days) == [t for t in range(10, 20) if t != 12]
+    assert seen[0] == (10, N - 1, ["equal", "gmv"])
+    for name, bt in runs.backtests.items():
+        for t in runs.days:
+            w = runs.weights[name][t]
+            assert w.shape == (N,) and w.sum() == pytest.approx(1.0) and (w[: t % 3] == 0).all()
+            assert bt.returns[t + 1] == w @ returns[t + 1]
+            np.testing.assert_array_equal(bt.weights[t], w)
+        assert bt.returns[13] == 0.0 and (bt.weights[12] == 0).all()  # no model on day 12: nothing held
+        assert np.isnan(bt.returns[:11]).all() and np.isnan(bt.returns[21:]).all()
+    eq = runs.backtests["equal"]
+    assert eq.turnover[10] == 0.0 and eq.turnover[13] == pytest.approx(0.5)  # one-way: rebuilt from cash after day 12

@@ -3,7 +3,7 @@ import pytest
 
 from riskstudy.bench_portfolio import synthetic_models, universe_models
 from riskstudy.portfolio.backtest import embed
-from riskstudy.portfolio.optimize import GMVLongOnly, gmv_closed_form, gmv_long_only_dense, max_sharpe
+from riskstudy.portfolio.optimize import GMVLongOnly, gmv_long_only_dense, max_sharpe, min_variance_weights
 from riskstudy.risk.covariance import FactorRiskModel
 from riskstudy.risk.estimators import DenseRiskModel
 
@@ -16,7 +16,7 @@ def models():
 def test_closed_form_equals_cvxpy_unconstrained(models):
     opt = GMVLongOnly(long_only=False)
     for m in models:
-        w = gmv_closed_form(m)
+        w = m.gmv_weights()
         assert w.sum() == pytest.approx(1.0)
         assert (w < 0).any()  # a genuinely unconstrained solution
         np.testing.assert_allclose(opt.solve(m), w, atol=1e-6)
@@ -76,7 +76,7 @@ def test_unconstrained_with_free_slots_equals_closed_form():
     full = synthetic_models(n=30, p=3, days=1, seed=4)[0]
     m = _subset(full, np.arange(0, 30, 2))
     w = GMVLongOnly(long_only=False, capacity=30).solve(m)
-    np.testing.assert_allclose(w, gmv_closed_form(m), atol=1e-6)
+    np.testing.assert_allclose(w, m.gmv_weights(), atol=1e-6)
 
 
 def test_capacity_grows_geometrically():
@@ -114,3 +114,20 @@ def test_max_sharpe_mean_variance_and_change_cap(models):
         max_sharpe(mu, m, max_change=0.1)
     with pytest.raises(ValueError, match="infeasible"):
         max_sharpe(-np.abs(mu), m)
+
+
+def test_max_sharpe_and_min_variance_agree_for_factor_and_dense_models(models):
+    """One risk interface: the factor-form and the dense CVXPY risk give the same portfolios."""
+    m = models[2]
+    dense = DenseRiskModel(m.covariance(), m.assets)
+    rng = np.random.default_rng(5)
+    mu = rng.uniform(-2e-4, 1e-3, m.n_assets)
+    prev = np.full(m.n_assets, 1 / m.n_assets)
+    for kw in ({}, {"gamma": 50.0}, {"gamma": None, "w_prev": prev, "max_change": 0.01}, {"long_only": False}):
+        np.testing.assert_allclose(max_sharpe(mu, m, **kw), max_sharpe(mu, dense, **kw), atol=1e-5)
+    for long_only in (True, False):
+        w_f = min_variance_weights(m, long_only=long_only, solver="OSQP")
+        w_d = min_variance_weights(dense, long_only=long_only, solver="OSQP")
+        np.testing.assert_allclose(w_f, w_d, atol=1e-5)
+        np.testing.assert_allclose(w_d, gmv_long_only_dense(m.covariance(), long_only=long_only, solver="OSQP"), atol=1e-9)
+    np.testing.assert_allclose(min_variance_weights(m, long_only=False), m.gmv_weights(), atol=1e-6)

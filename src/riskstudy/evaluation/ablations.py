@@ -29,9 +29,10 @@ from scipy import stats
 from riskstudy.config import Params, load_params
 from riskstudy.data.prepare import load_market
 from riskstudy.evaluation.factor_stats import rank_autocorrelation, vif
-from riskstudy.evaluation.risk_eval import EvalWindow, evaluate_factor_model
+from riskstudy.evaluation.scoring import evaluate_factor_model
 from riskstudy.models.study import build_dataset, full_exposures, model_config, restrict_universe, split_days, train_and_predict
 from riskstudy.reporting import write_metrics
+from riskstudy.risk.factor_model import EvalWindow
 
 log = logging.getLogger(__name__)
 

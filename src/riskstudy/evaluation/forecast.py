@@ -14,25 +14,16 @@ prediction is ``sigma_t^2 = w_t' Sigma_t w_t`` and the outcome ``r_{t+1} = w_t' 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from riskstudy.risk.model import RiskModel
+
 logger = logging.getLogger(__name__)
-
-
-class RiskModelLike(Protocol):
-    """What forecast evaluation needs from a day's model (factor or dense)."""
-
-    assets: np.ndarray | None
-
-    def portfolio_variance(self, w: np.ndarray) -> np.ndarray | float: ...
-
-    def gmv_weights(self) -> np.ndarray: ...
 
 
 @dataclass
@@ -121,12 +112,62 @@ def random_portfolios(n_assets: int, n_portfolios: int, *, seed: int = 0, long_o
     return g / np.abs(g).sum(axis=0)
 
 
+def restrict_portfolios(random: np.ndarray, assets: np.ndarray) -> np.ndarray:
+    """Full-universe portfolios restricted to the stocks ``assets`` and renormalised.
+
+    ``W[:, j] = random[assets, j] / sum_i random[assets_i, j]`` (a sum below 1e-12 is taken as 1e-12).
+
+    Parameters
+    ----------
+    random : ndarray (N_universe, M)
+        Long-only weights, e.g. :func:`random_portfolios`.
+    assets : ndarray of int (N,)
+
+    Returns
+    -------
+    ndarray (N, M)
+    """
+    r = random[assets]
+    return r / np.maximum(r.sum(axis=0), 1e-12)
+
+
+def portfolio_outcomes(
+    model: RiskModel, next_returns: np.ndarray, *, named: Sequence[np.ndarray], random: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Realised next-day return and predicted variance of one day's portfolios over ``model``'s stocks.
+
+    The portfolios are ``W = [named..., random[assets] / 1'random[assets]]`` (N, M): the named ones
+    as given, then the full-universe random portfolios restricted to the model's stocks and
+    renormalised (:func:`restrict_portfolios`). Realised ``W' r_{t+1}`` with missing returns as 0;
+    predicted ``diag(W' Sigma_t W)`` (:meth:`RiskModel.portfolio_variance`).
+
+    Parameters
+    ----------
+    model : RiskModel
+        Day ``t``'s forecast over its ``N`` stocks.
+    next_returns : ndarray (N_universe,)
+        Returns of day ``t + 1`` over the full universe.
+    named : sequence of ndarray (N,)
+        Weights over the model's stocks (e.g. its GMV portfolio).
+    random : ndarray (N_universe, M_random)
+        Full-universe random portfolios (:func:`random_portfolios`).
+
+    Returns
+    -------
+    realised, variance : ndarray (M,)
+        ``M = len(named) + M_random``.
+    """
+    assets = model.positions()
+    W = np.column_stack([*named, restrict_portfolios(random, assets)])
+    return np.nan_to_num(next_returns[assets]) @ W, model.portfolio_variance(W)
+
+
 def forecast_panel(
-    model_at: Callable[[int], RiskModelLike | None],
+    model_at: Callable[[int], RiskModel | None],
     returns: np.ndarray,
     days: Iterable[int],
     *,
-    portfolios: dict[str, Callable[[RiskModelLike], np.ndarray]] | None = None,
+    portfolios: dict[str, Callable[[RiskModel], np.ndarray]] | None = None,
     n_random: int = 100,
     seed: int = 0,
 ) -> ForecastPanel:
@@ -134,7 +175,7 @@ def forecast_panel(
 
     Random portfolios are long-only ``Dirichlet(1)`` weights drawn once over the full
     universe (seeded), restricted to each day's covered stocks and renormalised, so
-    the same portfolios are tracked through time.
+    the same portfolios are tracked through time (:func:`portfolio_outcomes`).
 
     Parameters
     ----------
@@ -165,9 +206,6 @@ def forecast_panel(
         model = model_at(int(t))
         if model is None:
             continue
-        assets = np.arange(N) if model.assets is None else model.assets
-        r = rand[assets]
-        W = np.column_stack([fn(model) for fn in portfolios.values()] + [r / r.sum(axis=0)])
-        realised[i] = np.nan_to_num(returns[t + 1, assets]) @ W
-        variance[i] = model.portfolio_variance(W)
+        named = [fn(model) for fn in portfolios.values()]
+        realised[i], variance[i] = portfolio_outcomes(model, returns[t + 1], named=named, random=rand)
     return ForecastPanel(days, realised, variance, list(portfolios) + [f"random_{j}" for j in range(n_random)])

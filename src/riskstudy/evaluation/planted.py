@@ -24,11 +24,11 @@ import pandas as pd
 from riskstudy.config import Params, SplitConfig
 from riskstudy.data.prepare import MarketData
 from riskstudy.data.synthetic import make_synthetic_market
-from riskstudy.evaluation.forecast import random_portfolios
-from riskstudy.evaluation.risk_eval import EvalWindow, risk_model_series
+from riskstudy.evaluation.forecast import random_portfolios, restrict_portfolios
 from riskstudy.models.study import build_dataset, full_exposures, model_config, split_days, train_and_predict
 from riskstudy.risk.covariance import FactorRiskModel
 from riskstudy.risk.estimators import pca_exposures
+from riskstudy.risk.factor_model import EvalWindow, factor_risk_models
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ def planted_factor_check(
     exposures["True exposures"] = true_next
     rand = random_portfolios(panel.shape[1], 50, seed=seed)
     rows = {}
-    series = {name: risk_model_series(panel, X, window, factor_names=[f"f{j}" for j in range(X.shape[-1])], risk=p.risk)[1]
+    series = {name: factor_risk_models(panel, X, window.rows, factor_names=[f"f{j}" for j in range(X.shape[-1])], risk=p.risk)[1]
               for name, X in exposures.items()}
     for name in ["Oracle", *exposures]:
         gmv_var, log_err = [], []
@@ -87,7 +87,7 @@ def planted_factor_check(
             truth = _true_model(market, t_abs + 1, m.assets)
             w = m.gmv_weights()
             gmv_var.append(truth.portfolio_variance(w))
-            wr = rand[m.assets] / rand[m.assets].sum(0, keepdims=True)
+            wr = restrict_portfolios(rand, m.assets)
             log_err.append(np.mean(np.abs(0.5 * np.log(m.portfolio_variance(wr) / truth.portfolio_variance(wr)))))
         rows[name] = {"gmv_true_vol": float(np.sqrt(252 * np.mean(gmv_var))), "random_log_vol_error": float(np.mean(log_err)),
                       "n_days": len(gmv_var)}

@@ -1,263 +1,30 @@
-"""One evaluation pipeline for every factor model (Market, FRM, SRM, DRM, and later sections).
+"""Table 1 for one market: every model of the study scored by one pipeline, and the paper's claims checked.
 
-For a model given by daily exposures ``X_t`` (known at the close of ``t``):
-
-1. cross-sectional WLS of the returns of ``t + 1`` on ``[country, sectors, X_t]``
-   (:func:`riskstudy.risk.regression.cross_sectional_regression`) -> factor
-   returns, t-statistics, R^2;
-2. factor covariance (EWMA, VRA) and specific variance -> ``Sigma_t = X F X' + D``
-   forecasting day ``t + 1`` (kept in factor form);
-3. GMV (closed form through Woodbury) and long-only GMV+ (CVXPY, compiled once
-   per universe) portfolios decided at ``t`` and held over ``t + 1``;
-4. risk-forecast quality: bias statistics and QLIKE.
-
-Dense estimators (Ledoit-Wolf, POET; the sample covariance only where its window is longer
-than the universe, since otherwise it is singular) go through the same portfolio and forecast
-steps with an ``N x N`` covariance (unavoidable for them). Every row of Table 1 uses one
-rebalancing rule: GMV and GMV+ are re-solved every test day and held for the next day only.
-
-All linear algebra here is on ``N ~ 300`` matrices, where multi-threaded OpenBLAS costs more
-than it gains (measured 2.5-3x slower on 2 cores for the dense estimators), so the evaluation
-functions run with one BLAS thread (:func:`one_blas_thread`).
+:func:`evaluate_market` runs Market, FRM (style factors), SRM (PCA, K and 2K), DRM (K and 2K, every
+seed), the untrained-DRM controls and the dense estimators through
+:mod:`riskstudy.evaluation.scoring` (factor risk models from
+:mod:`riskstudy.risk.factor_model`; GMV and GMV+ re-solved every test day and held for the next
+day; bias statistics and QLIKE), then builds Table 2 and the daily series of notebook 21.
+:func:`paper_claims` checks the paper's Table 1 claims (:data:`PAPER_CLAIMS`) and training
+against the untrained control (:data:`TRAINING_CLAIMS`) on those numbers.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from threadpoolctl import threadpool_limits
-from tqdm.auto import tqdm
 
-from riskstudy.config import RiskConfig
-from riskstudy.data.panel import Panel
-from riskstudy.evaluation.forecast import bias_band, bias_statistic, qlike, random_portfolios
-from riskstudy.features.drm_inputs import trailing_mean
-from riskstudy.portfolio.backtest import backtest, embed
-from riskstudy.portfolio.metrics import portfolio_metrics
-from riskstudy.risk.covariance import RiskModelSeries, build_risk_models
-from riskstudy.risk.estimators import trailing_covariance
-from riskstudy.risk.regression import CrossSectionResult, cross_sectional_regression, design_matrix, lagged, regression_weights
-
-log = logging.getLogger(__name__)
-
-ANN = np.sqrt(252.0)
-
-
-def one_blas_thread() -> threadpool_limits:
-    """Context manager limiting BLAS (OpenBLAS/MKL used by NumPy/SciPy) to one thread."""
-    return threadpool_limits(limits=1, user_api="blas")
-
-
-@dataclass
-class EvalWindow:
-    """Rows of the panel used by the evaluation: ``rows`` (history for factor returns and
-    covariance burn-in) and the test rows ``test`` (decision days; returns realised the next day)."""
-
-    rows: slice
-    test: np.ndarray
-
-    @classmethod
-    def from_dates(cls, panel: Panel, *, history_start, test_start, test_end) -> "EvalWindow":
-        rows = panel.date_slice(history_start, None)
-        d = panel.dates[rows]
-        # decision days t in [test_start, test_end) so that t + 1 <= test_end
-        test = np.flatnonzero((d >= pd.Timestamp(test_start)) & (d < pd.Timestamp(test_end)))
-        test = test[test + 1 < len(d)]
-        return cls(rows, test)
-
-
-@dataclass
-class ModelEvaluation:
-    """Evaluation of one model over an :class:`EvalWindow` (arrays are window-relative)."""
-
-    name: str
-    r2: pd.Series | None  # daily R^2 of the regression of day t+1 returns on exposures at t
-    cs: CrossSectionResult | None
-    gmv_returns: pd.Series
-    gmv_long_returns: pd.Series
-    forecast: dict  # bias statistics and QLIKE (see _portfolio_runs)
-    turnover: dict[str, float] = field(default_factory=dict)
-
-    def table1_row(self) -> dict:
-        return {
-            "r2": None if self.r2 is None else float(self.r2.mean()),
-            "gmv_vol": float(self.gmv_returns.std() * ANN),
-            "gmv_long_vol": float(self.gmv_long_returns.std() * ANN),
-        }
-
-
-def size_and_weights(panel: Panel, *, size_window: int = 20) -> tuple[np.ndarray, np.ndarray]:
-    """Size proxy (trailing mean dollar volume, ``(T, N)``) and regression weights ``sqrt(size)`` clipped at q95."""
-    size = trailing_mean(panel["dollar_volume"], size_window, min_periods=1)
-    return size, regression_weights(size, panel.member & np.isfinite(size))
-
-
-def regress(
-    panel: Panel, exposures: np.ndarray, window: EvalWindow, *, names: list[str], use_sectors: bool = True
-) -> tuple[CrossSectionResult, np.ndarray, np.ndarray]:
-    """Regression of returns on the previous day's exposures, restricted to the window rows.
-
-    Returns the regression, the unlagged full design ``(T_w, N, P)`` and the sector codes used.
-    """
-    r = window.rows
-    codes, labels = panel.sector_codes()
-    sectors = codes if (use_sectors and labels) else None
-    _, w = size_and_weights(panel)
-    X = exposures[r]
-    Xl = lagged(X)
-    mask = panel.member[r] & lagged(panel.member[r].astype(float)).astype(bool) & np.isfinite(panel["ret"][r])
-    mask &= np.isfinite(Xl).all(-1)
-    cs = cross_sectional_regression(
-        panel["ret"][r], np.nan_to_num(Xl), weights=lagged(w[r]) * mask, mask=mask, sectors=sectors,
-        factor_names=names, sector_names=labels if sectors is not None else None,
-    )
-    n_sec = len(labels) if sectors is not None else None
-    design = design_matrix(X, sectors, n_sectors=n_sec)
-    design[~np.isfinite(X).all(-1)] = np.nan
-    return cs, design, sectors
-
-
-def _portfolio_runs(
-    window: EvalWindow,
-    returns: np.ndarray,
-    model_at: Callable[[int], object],
-    *,
-    long_solver: Callable[[object], np.ndarray] | None,
-    n_random: int,
-    seed: int,
-    desc: str,
-) -> tuple[pd.Series, pd.Series, dict, dict]:
-    """GMV / GMV+ backtests and forecast quality for the daily models ``model_at(t)``.
-
-    Portfolios (GMV and, with ``long_solver``, GMV+) are re-solved every test day ``t``
-    and earn the returns of ``t + 1`` only: one rule for every model. Forecast
-    quality compares each day's predicted variance ``w' Sigma_t w`` of the GMV
-    portfolio and of ``n_random`` fixed random long-only portfolios with the realised
-    ``(w' r_{t+1})^2``.
-    """
-    T, N = returns.shape
-    test = window.test
-    rand = random_portfolios(N, n_random, seed=seed) if n_random else np.zeros((N, 0))
-    w_gmv: dict[int, np.ndarray] = {}
-    w_long: dict[int, np.ndarray] = {}
-    realised = np.full((T, 1 + n_random), np.nan)
-    variance = np.full((T, 1 + n_random), np.nan)
-    for t in tqdm(test, desc=desc, leave=False, disable=None):
-        m = model_at(t)
-        if m is None:
-            continue
-        w = m.gmv_weights()
-        w_gmv[t] = embed(w, m.assets, N)
-        if long_solver is not None:
-            w_long[t] = embed(long_solver(m), m.assets, N)
-        wr = rand[m.assets]
-        W = np.column_stack([w, wr / np.maximum(wr.sum(0, keepdims=True), 1e-12)])
-        realised[t] = np.nan_to_num(returns[t + 1, m.assets]) @ W
-        variance[t] = m.portfolio_variance(W)
-    start, end = int(test[0]), int(test[-1]) + 1
-    bt = backtest(lambda t: w_gmv.get(t, np.zeros(N)), returns, start=start, end=end)
-    bt_long = backtest(lambda t: w_long.get(t, np.zeros(N)), returns, start=start, end=end)
-    days = test[np.isin(test, list(w_gmv))]
-    g = pd.Series(bt.returns[days + 1])
-    gl = pd.Series(bt_long.returns[days + 1] if long_solver is not None else np.nan, index=g.index)
-    bias = bias_statistic(realised[days], variance[days])
-    lo, hi = bias_band(len(days))
-    forecast = {
-        "bias_gmv": float(bias[0]),
-        "bias_random_mean": float(np.nanmean(bias[1:])) if n_random else float("nan"),
-        "random_in_band": float(np.mean((bias[1:] >= lo) & (bias[1:] <= hi))) if n_random else float("nan"),
-        "qlike_gmv": float(qlike(realised[days, 0], variance[days, 0])),
-        "qlike_random": float(np.nanmean(qlike(realised[days, 1:], variance[days, 1:]))) if n_random else float("nan"),
-        "bias_band": [lo, hi],
-        "n_days": int(len(days)),
-    }
-    turnover = {"gmv": float(bt.turnover[test].mean()), "gmv_long": float(bt_long.turnover[test].mean())}
-    return g, gl, forecast, turnover
-
-
-def risk_model_series(
-    panel: Panel, exposures: np.ndarray, window: EvalWindow, *, factor_names: list[str], risk: RiskConfig, use_sectors: bool = True
-) -> tuple[CrossSectionResult, RiskModelSeries]:
-    """Steps 1-2 of the pipeline: the regression and the daily factor-form risk models over the window rows."""
-    cs, design, _ = regress(panel, exposures, window, names=factor_names, use_sectors=use_sectors)
-    series = build_risk_models(
-        cs, design, mask=panel.member[window.rows],
-        corr_half_life=risk.corr_half_life, vol_half_life=risk.vol_half_life, vra_half_life=risk.vra_half_life,
-        newey_west_lags=risk.newey_west_lags, eigen_adjust_sims=100 if risk.eigen_adjust else 0,
-        specific_half_life=risk.specific_half_life, specific_shrinkage=risk.specific_shrinkage,
-        min_history=risk.min_history, seed=risk.seed,
-    )
-    return cs, series
-
-
-def evaluate_factor_model(
-    name: str,
-    panel: Panel,
-    exposures: np.ndarray,
-    window: EvalWindow,
-    *,
-    factor_names: list[str],
-    risk: RiskConfig,
-    use_sectors: bool = True,
-    long_only: bool = True,
-) -> ModelEvaluation:
-    """Full pipeline for a factor model with exposures ``(T, N, K)`` on the panel calendar.
-
-    ``long_only=False`` skips the CVXPY GMV+ backtest (its returns are then NaN).
-    """
-    from riskstudy.portfolio.optimize import GMVLongOnly  # cvxpy is slow to import; long_only=False never needs it
-
-    log.info("evaluating %s (%d factors)", name, exposures.shape[-1])
-    r = window.rows
-    with one_blas_thread():
-        cs, series = risk_model_series(panel, exposures, window, factor_names=factor_names, risk=risk, use_sectors=use_sectors)
-        # one compiled GMV+ problem for the whole test window: as many slots as the largest daily universe
-        solver = GMVLongOnly(long_only=True, capacity=max(1, int(panel.member[r][window.test].sum(1).max())))
-        g, gl, fc, to = _portfolio_runs(
-            window, panel["ret"][r], series.model, long_solver=solver.solve if long_only else None,
-            n_random=risk.n_random_portfolios, seed=risk.seed, desc=name,
-        )
-    dates = panel.dates[r]
-    # R^2 of day t+1 returns on exposures at t, reported at the decision day t
-    r2 = pd.Series(cs.r2[window.test + 1], index=dates[window.test], name=name)
-    return ModelEvaluation(name, r2, cs, g, gl, fc, to)
-
-
-def evaluate_dense_estimator(name: str, panel: Panel, window: EvalWindow, *, method: str, risk: RiskConfig) -> ModelEvaluation:
-    """Trailing-window dense covariance estimators through the same portfolio/forecast steps.
-
-    GMV and GMV+ are re-solved every test day, as for the factor models; the dense long-only
-    problem (``N x N``) is rebuilt each day (~90-130 ms at ``N ~ 300``, one BLAS thread).
-    """
-    from riskstudy.portfolio.optimize import gmv_long_only_dense
-
-    r = window.rows
-    ret = panel["ret"][r]
-    mask = panel.member[r]
-    kw = {"n_factors": risk.poet_k} if method == "poet" else {}
-
-    def model_at(t: int):
-        return trailing_covariance(ret, t, method=method, window=risk.estimator_window, mask=mask, **kw)
-
-    with one_blas_thread():
-        g, gl, fc, to = _portfolio_runs(
-            window, ret, model_at,
-            long_solver=lambda m: gmv_long_only_dense(m.covariance()), n_random=risk.n_random_portfolios,
-            seed=risk.seed, desc=name,
-        )
-    return ModelEvaluation(name, None, None, g, gl, fc, to)
-
-
-def market_row(benchmark: pd.Series, panel: Panel, window: EvalWindow) -> dict:
-    """The Market row of Table 1: the benchmark's realised volatility over the test days (no R^2)."""
-    d = panel.dates[window.rows][window.test + 1]
-    vol = float(benchmark.reindex(d).std() * ANN)
-    return {"r2": None, "gmv_vol": vol, "gmv_long_vol": vol}
+from riskstudy.evaluation.scoring import (
+    ModelEvaluation,
+    evaluate_dense_estimator,
+    evaluate_factor_model,
+    market_row,
+    one_blas_thread,
+)
+from riskstudy.risk.factor_model import EvalWindow
 
 
 @dataclass

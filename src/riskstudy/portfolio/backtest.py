@@ -17,15 +17,23 @@ total, which uses the knowledge that a return will be missing.
 
 Turnover on a rebalance day is one-way, ``1/2 sum_i |w_target - w_drifted|``;
 the initial build from cash is not counted.
+
+:func:`rebalance_daily` is the rule of every row of Table 1: on each decision day the
+day's risk model is built once, each strategy (GMV, GMV+, ...) solves its portfolio
+on it, and the portfolio is held for the next day only (a day without a model holds
+nothing).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
+from tqdm.auto import tqdm
+
+from riskstudy.risk.model import RiskModel
 
 logger = logging.getLogger(__name__)
 
@@ -117,3 +125,85 @@ def backtest(
         port[t + 1] = gross - 2.0 * turnover[t] * cost_bps * 1e-4
         held = held * (1.0 + r0) / (1.0 + gross)
     return BacktestResult(port, weights, turnover)
+
+
+@dataclass
+class DailyRebalance:
+    """Portfolios re-solved every decision day and held for the next day only (:func:`rebalance_daily`).
+
+    Attributes
+    ----------
+    days : ndarray of int (D,)
+        Decision days that had a model, in order.
+    weights : dict str -> dict int -> ndarray (N,)
+        Per strategy, the full-universe weights decided on each of ``days``.
+    backtests : dict str -> BacktestResult
+        Per strategy, the backtest over all decision days passed (first to last) holding
+        ``weights[name][t]`` over day ``t + 1`` (nothing after a day without a model).
+    """
+
+    days: np.ndarray
+    weights: dict[str, dict[int, np.ndarray]]
+    backtests: dict[str, BacktestResult]
+
+
+def rebalance_daily(
+    model_at: Callable[[int], RiskModel | None],
+    returns: np.ndarray,
+    days: Iterable[int],
+    *,
+    strategies: Mapping[str, Callable[[RiskModel], np.ndarray]],
+    on_day: Callable[[int, RiskModel, dict[str, np.ndarray]], None] | None = None,
+    desc: str = "rebalance_daily",
+) -> DailyRebalance:
+    """Re-solve each strategy's portfolio on every decision day's model and hold it for the next day.
+
+    For each decision day ``t`` (in order) the model ``m = model_at(t)`` is built once; each
+    strategy, in the order given, maps it to weights over ``m``'s stocks (stateful solvers, e.g.
+    a warm-started :class:`~riskstudy.portfolio.optimize.GMVLongOnly`, see the days in order),
+    and ``on_day(t, m, weights)`` may score the same model and weights (e.g. forecast quality)
+    without building it again. Then every strategy is backtested (:func:`backtest`, one call per
+    decision day, no drift) with ``w_t`` embedded in the universe, earning
+
+    .. math::  r^p_{t+1} = \\sum_i w_{t,i} r_{t+1,i},
+
+    and 0 weights on days without a model.
+
+    Parameters
+    ----------
+    model_at : callable ``t -> RiskModel or None``
+        Day ``t``'s forecast from data up to ``t`` (``None``: no model that day).
+    returns : ndarray (T, N)
+        Simple returns of the universe; ``returns[t]`` is realised on day ``t``.
+    days : iterable of int
+        Decision days, increasing, each ``< T - 1``.
+    strategies : mapping name -> callable ``model -> ndarray (n_assets,)``
+        E.g. ``{"gmv": lambda m: m.gmv_weights()}``.
+    on_day : callable ``(t, model, {name: weights over model's stocks}) -> None``, optional
+    desc : str
+        Progress bar label.
+
+    Returns
+    -------
+    DailyRebalance
+    """
+    T, N = returns.shape
+    days = np.asarray(list(days), dtype=int)
+    weights: dict[str, dict[int, np.ndarray]] = {name: {} for name in strategies}
+    solved: list[int] = []
+    for t in tqdm(days, desc=desc, leave=False, disable=None):
+        m = model_at(t)
+        if m is None:
+            continue
+        w = {name: fn(m) for name, fn in strategies.items()}
+        for name, w_name in w.items():
+            weights[name][t] = embed(w_name, m.positions(), N)
+        if on_day is not None:
+            on_day(t, m, w)
+        solved.append(int(t))
+    start, end = int(days[0]), int(days[-1]) + 1
+    backtests = {
+        name: backtest(lambda t, held=held: held.get(t, np.zeros(N)), returns, start=start, end=end)
+        for name, held in weights.items()
+    }
+    return DailyRebalance(np.asarray(solved, dtype=int), weights, backtests)

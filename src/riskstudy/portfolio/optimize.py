@@ -1,8 +1,12 @@
 """Portfolio construction on factor risk models: GMV, long-only GMV (GMV+) and max-Sharpe.
 
-``model`` arguments are :class:`~riskstudy.risk.covariance.FactorRiskModel`
-(``Sigma = X F X' + diag(d)``, never densified) or, for the dense estimators,
-:class:`~riskstudy.risk.estimators.DenseRiskModel`.
+``model`` arguments are :class:`~riskstudy.risk.model.RiskModel` instances: a
+:class:`~riskstudy.risk.covariance.FactorRiskModel` (``Sigma = X F X' + diag(d)``, never
+densified) or, for the dense estimators, a :class:`~riskstudy.risk.estimators.DenseRiskModel`.
+Problems over any model take its risk from :meth:`~riskstudy.risk.model.RiskModel.cvxpy_risk`
+(``w' Sigma w / s`` in the model's own form) and its scale ``s`` from
+:meth:`~riskstudy.risk.model.RiskModel.risk_scale`; the unconstrained GMV is
+:meth:`~riskstudy.risk.model.RiskModel.gmv_weights` (Woodbury for factor models).
 
 The long-only GMV is a CVXPY problem in factor form over ``C`` slots,
 
@@ -37,10 +41,9 @@ import numpy as np
 
 from riskstudy.risk.covariance import FactorRiskModel
 from riskstudy.risk.estimators import DenseRiskModel
+from riskstudy.risk.model import RiskModel
 
 logger = logging.getLogger(__name__)
-
-RiskModel = FactorRiskModel | DenseRiskModel
 
 SOLVER_OPTIONS: dict[str, dict[str, Any]] = {
     "CLARABEL": {},
@@ -65,11 +68,6 @@ def _clean(w: np.ndarray, long_only: bool) -> np.ndarray:
     if long_only:
         w = np.clip(w, 0.0, None)
     return w / w.sum()
-
-
-def gmv_closed_form(model: RiskModel) -> np.ndarray:
-    """Unconstrained GMV ``w = Sigma^{-1} 1 / 1' Sigma^{-1} 1`` (N,), by Woodbury for factor models."""
-    return model.gmv_weights()
 
 
 @dataclass
@@ -171,7 +169,7 @@ class GMVLongOnly:
         n, p = model.exposures.shape
         c = self._compiled(n, p)
         cap = c.capacity
-        scale = 1.0 / model.specific_var.mean()
+        scale = 1.0 / model.risk_scale()
         lt = np.zeros((p, cap))
         lt[:, :n] = np.sqrt(scale) * model.factor_loadings().T
         c.loadings_t.value = lt
@@ -184,32 +182,46 @@ class GMVLongOnly:
         return _clean(c.w.value[:n], self.long_only)
 
 
-def gmv_long_only_dense(cov: np.ndarray, *, long_only: bool = True, solver: str = "CLARABEL") -> np.ndarray:
-    """Minimum-variance weights from a dense ``cov`` (N, N), building a new CVXPY problem each call.
+def min_variance_weights(model: RiskModel, *, long_only: bool = True, solver: str = "CLARABEL") -> np.ndarray:
+    """Minimum-variance weights of any :class:`RiskModel`, building a new CVXPY problem each call.
 
-    ``min w' Sigma w  s.t. 1'w = 1 (, w >= 0)`` -- the slow baseline of the benchmark, a test oracle,
-    and the dense estimators' daily GMV+ in the evaluation. ``cov`` must be positive semidefinite
-    (it is wrapped as such, not checked). At ``N = 300`` one call takes ~90 ms on one BLAS thread;
-    passing a full-rank factor (``Sigma = L L' + delta I``, ``L`` of shape ``(N, N)``) through the
-    compiled :class:`GMVLongOnly` instead was measured slower (130-690 ms per re-solve: the dense
-    ``N x N`` loading block then sits in the solver's constraint matrix), so this path stays.
+    .. math::  \min_w w' \Sigma w / s \quad \text{s.t. } 1'w = 1 \;(,\ w \ge 0),
+
+    with the risk from ``model.cvxpy_risk`` (factor form for a factor model, ``quad_form`` for a
+    dense one) and ``s = model.risk_scale()``. The daily GMV+ of the dense estimators and a test
+    oracle; a factor model re-solved daily is faster through the compiled :class:`GMVLongOnly`.
+
+    Parameters
+    ----------
+    model : RiskModel
+        ``N = model.n_assets`` stocks.
+    long_only : bool
+        Impose ``w >= 0`` (GMV+).
+    solver : {"CLARABEL", "OSQP"}
+
+    Returns
+    -------
+    ndarray (N,)
+        Weights over the model's stocks, summing to 1.
     """
-    w = cp.Variable(cov.shape[0])
-    sigma = cp.psd_wrap(cov / np.diag(cov).mean())
+    w = cp.Variable(model.n_assets)
     cons = [cp.sum(w) == 1] + ([w >= 0] if long_only else [])
-    problem = cp.Problem(cp.Minimize(cp.quad_form(w, sigma)), cons)
-    _solve(problem, solver, f"gmv_long_only_dense(n={cov.shape[0]})")
+    problem = cp.Problem(cp.Minimize(model.cvxpy_risk(w)), cons)
+    _solve(problem, solver, f"min_variance_weights({type(model).__name__}, n={model.n_assets})")
     return _clean(w.value, long_only)
 
 
-def _risk(model: RiskModel, w: cp.Expression) -> cp.Expression:
-    """``w' Sigma w / s`` as a CVXPY expression (factor form when possible), ``s`` a positive scale."""
-    if isinstance(model, FactorRiskModel):
-        s = model.specific_var.mean()
-        return cp.sum_squares(model.factor_loadings().T @ w) / s + cp.sum_squares(
-            cp.multiply(np.sqrt(model.specific_var / s), w)
-        )
-    return cp.quad_form(w, cp.psd_wrap(model.cov / np.diag(model.cov).mean()))
+def gmv_long_only_dense(cov: np.ndarray, *, long_only: bool = True, solver: str = "CLARABEL") -> np.ndarray:
+    """Minimum-variance weights from a dense ``cov`` (N, N): :func:`min_variance_weights` of ``DenseRiskModel(cov)``.
+
+    ``min w' Sigma w  s.t. 1'w = 1 (, w >= 0)`` -- the slow baseline of the benchmark and a test
+    oracle. ``cov`` must be positive semidefinite (it is wrapped as such, not checked). At
+    ``N = 300`` one call takes ~90 ms on one BLAS thread; passing a full-rank factor
+    (``Sigma = L L' + delta I``, ``L`` of shape ``(N, N)``) through the compiled
+    :class:`GMVLongOnly` instead was measured slower (130-690 ms per re-solve: the dense
+    ``N x N`` loading block then sits in the solver's constraint matrix), so this path stays.
+    """
+    return min_variance_weights(DenseRiskModel(cov), long_only=long_only, solver=solver)
 
 
 def max_sharpe(
@@ -234,7 +246,8 @@ def max_sharpe(
     ----------
     mu : ndarray (N,)
         Expected returns over the model's stocks.
-    model : FactorRiskModel or DenseRiskModel
+    model : RiskModel
+        Its risk ``w' Sigma w`` enters as ``risk_scale() * cvxpy_risk(w)``.
     gamma : float, optional
         Risk aversion (in units of the daily covariance).
     w_prev : ndarray (N,), optional
@@ -258,14 +271,13 @@ def max_sharpe(
         cons = [mu @ y == 1, cp.sum(y) == kappa] + ([y >= 0] if long_only else [])
         if max_change is not None:
             cons.append(cp.abs(y - kappa * w_prev) <= max_change * kappa)
-        problem = cp.Problem(cp.Minimize(_risk(model, y)), cons)
+        problem = cp.Problem(cp.Minimize(model.cvxpy_risk(y)), cons)
         _solve(problem, solver, "max_sharpe")
         return _clean(y.value / kappa.value, long_only)
     w = cp.Variable(n)
     cons = [cp.sum(w) == 1] + ([w >= 0] if long_only else [])
     if max_change is not None:
         cons.append(cp.abs(w - w_prev) <= max_change)
-    scale = model.specific_var.mean() if isinstance(model, FactorRiskModel) else np.diag(model.cov).mean()
-    problem = cp.Problem(cp.Maximize(mu @ w - gamma * scale * _risk(model, w)), cons)
+    problem = cp.Problem(cp.Maximize(mu @ w - gamma * model.risk_scale() * model.cvxpy_risk(w)), cons)
     _solve(problem, solver, "max_sharpe")
     return _clean(w.value, long_only)

@@ -20,11 +20,16 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.signal import lfilter
 
+from riskstudy.risk.model import RiskModel
 from riskstudy.risk.regression import CrossSectionResult
+
+if TYPE_CHECKING:
+    import cvxpy as cp
 
 logger = logging.getLogger(__name__)
 
@@ -289,8 +294,10 @@ def specific_variance(
 
 # ------------------------------------------------------------ the risk model
 @dataclass(frozen=True)
-class FactorRiskModel:
-    """One day's risk model ``Sigma = X F X' + diag(d)`` kept in factor form.
+class FactorRiskModel(RiskModel):
+    """One day's risk model ``Sigma = X F X' + diag(d)`` kept in factor form (a :class:`RiskModel`).
+
+    Every method costs ``O(N P^2 + P^3)`` at most; only :meth:`covariance` forms the ``N x N`` matrix.
 
     Attributes
     ----------
@@ -311,6 +318,7 @@ class FactorRiskModel:
 
     @property
     def n_assets(self) -> int:
+        """``N``, the rows of ``X``."""
         return self.exposures.shape[0]
 
     def covariance(self) -> np.ndarray:
@@ -342,10 +350,18 @@ class FactorRiskModel:
         small = np.eye(F.shape[0]) + F @ (XtD @ X)
         return db - XtD.T @ np.linalg.solve(small, F @ (X.T @ db))
 
-    def gmv_weights(self) -> np.ndarray:
-        """Unconstrained global minimum variance ``Sigma^{-1} 1 / 1' Sigma^{-1} 1`` (N,)."""
-        s = self.solve(np.ones(self.n_assets))
-        return s / s.sum()
+    def risk_scale(self) -> float:
+        """``s = mean(d)``, the mean specific variance."""
+        return self.specific_var.mean()
+
+    def cvxpy_risk(self, w: cp.Expression) -> cp.Expression:
+        """``w' Sigma w / s = ||L' w||^2 / s + sum_i (d_i / s) w_i^2`` in factor form (``L`` of :meth:`factor_loadings`)."""
+        import cvxpy as cp
+
+        s = self.risk_scale()
+        return cp.sum_squares(self.factor_loadings().T @ w) / s + cp.sum_squares(
+            cp.multiply(np.sqrt(self.specific_var / s), w)
+        )
 
 
 @dataclass

@@ -4,9 +4,10 @@ The trailing-window estimators -- sample covariance, Ledoit-Wolf shrinkage
 (:class:`sklearn.covariance.LedoitWolf`) and POET (Fan, Liao & Mincheva 2013, via
 :class:`qlib.model.riskmodel.POETCovEstimator`) -- have no factor structure to
 exploit and necessarily produce a dense ``N x N`` matrix; that is fine for the
-study's ``N ~ 300`` universes. They are wrapped in :class:`DenseRiskModel`, which
-offers the same methods as :class:`~riskstudy.risk.covariance.FactorRiskModel`
-so that portfolios and forecast evaluation treat all models alike.
+study's ``N ~ 300`` universes. They are wrapped in :class:`DenseRiskModel`, a
+:class:`~riskstudy.risk.model.RiskModel` like
+:class:`~riskstudy.risk.covariance.FactorRiskModel`, so that portfolios and forecast
+evaluation treat all models alike.
 
 Window convention: the estimate at day ``t`` uses return rows ``t - window + 1 .. t``
 (all known at ``t``); stocks need ``min_obs`` finite returns in the window, missing
@@ -24,19 +25,24 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy.linalg import cho_factor, cho_solve, eigh
 from sklearn.covariance import EmpiricalCovariance, LedoitWolf
 from tqdm.auto import tqdm
 
+from riskstudy.risk.model import RiskModel
+
+if TYPE_CHECKING:
+    import cvxpy as cp
+
 logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class DenseRiskModel:
-    """A dense covariance forecast ``Sigma`` (N, N) with the :class:`FactorRiskModel` interface.
+class DenseRiskModel(RiskModel):
+    """A dense covariance forecast ``Sigma`` (N, N) as a :class:`~riskstudy.risk.model.RiskModel`.
 
     Attributes
     ----------
@@ -50,9 +56,11 @@ class DenseRiskModel:
 
     @property
     def n_assets(self) -> int:
+        """``N``, the rows of ``cov``."""
         return self.cov.shape[0]
 
     def covariance(self) -> np.ndarray:
+        """``Sigma`` itself (N, N)."""
         return self.cov
 
     def portfolio_variance(self, w: np.ndarray) -> np.ndarray | float:
@@ -77,10 +85,15 @@ class DenseRiskModel:
                 "use a shrinkage or factor estimator (ledoit_wolf, poet)"
             ) from err
 
-    def gmv_weights(self) -> np.ndarray:
-        """``Sigma^{-1} 1 / 1' Sigma^{-1} 1`` (N,)."""
-        s = self.solve(np.ones(self.n_assets))
-        return s / s.sum()
+    def risk_scale(self) -> float:
+        """``s = mean_i Sigma_ii``, the mean variance."""
+        return np.diag(self.cov).mean()
+
+    def cvxpy_risk(self, w: cp.Expression) -> cp.Expression:
+        """``w' (Sigma / s) w`` as ``quad_form`` with ``Sigma / s`` wrapped as PSD (not checked)."""
+        import cvxpy as cp
+
+        return cp.quad_form(w, cp.psd_wrap(self.cov / self.risk_scale()))
 
 
 # ------------------------------------------------------------ estimators
