@@ -43,18 +43,20 @@ class ToyParams(Params):
 
 
 class TrueExposures(FactorModel):
-    """The synthetic market's planted style exposures (known at the close of t for the returns of t + 1)."""
+    """The synthetic market's planted style exposures (known at the close of t for the returns of t + 1;
+    its sector dummies are the pipeline's own sector columns)."""
 
-    def __init__(self, market, config: ToyConfig) -> None:
-        self.market, self.config = market, config
+    def __init__(self, market, config: ToyConfig, *, n_style: int = 2) -> None:
+        self.market, self.config, self.n_style = market, config, n_style
 
     def fit(self, md, *, train_rows, valid_rows=None):
-        self.names_ = [f"true_{i}" for i in range(self.market.exposures.shape[-1])]
+        self.names_ = [f"true_{i}" for i in range(self.n_style)]
         return self
 
     def exposures(self, md, *, rows):
-        nxt = np.full(self.market.exposures.shape, np.nan)
-        nxt[:-1 - self.config.lag] = self.market.exposures[1 + self.config.lag:]
+        x = self.market.exposures[..., : self.n_style]
+        nxt = np.full(x.shape, np.nan)
+        nxt[:-1 - self.config.lag] = x[1 + self.config.lag:]
         return nxt[rows]
 
 
@@ -84,7 +86,6 @@ def toy(synthetic):
     unregister("toy")
 
 
-@pytest.mark.slow
 def test_a_registered_toy_model_appears_in_table1_and_the_forecast_table(synthetic, toy, tmp_path):
     """Issue 10: one module, one config section, one registration; the pipeline is untouched."""
     _, md, params = synthetic

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from riskstudy.config import RiskConfig, render_profile
+from riskstudy.config import DenseConfig, RiskConfig, render_profile, validate_params
 from riskstudy.data.panel import NUMERIC_FIELDS, Panel
 from riskstudy.data.synthetic import make_synthetic_market
 from riskstudy.evaluation.forecast import forecast_panel
@@ -44,12 +44,12 @@ def test_dense_gmv_long_is_resolved_daily_under_the_default_profile():
     Every test day's GMV+ return must be that day's freshly solved dense GMV+ portfolio times the
     next day's returns (the rule of the factor-model rows).
     """
-    risk = RiskConfig(**render_profile("default", ROOT / "profiles")["risk"]).model_copy(
-        update={"estimator_window": 60, "n_random_portfolios": 2}
-    )
+    raw = render_profile("default", ROOT / "profiles")
+    risk = RiskConfig(**raw["risk"]).model_copy(update={"n_random_portfolios": 2})
+    dense = DenseConfig(**raw["dense"]).model_copy(update={"window": 60})
     panel = _panel()
     window = EvalWindow(rows=slice(0, None), test=np.arange(70, 90))
-    ev = evaluate_dense_estimator("Ledoit-Wolf", panel, window, method="ledoit_wolf", risk=risk)
+    ev = evaluate_dense_estimator("Ledoit-Wolf", panel, window, method="ledoit_wolf", dense=dense, risk=risk)
     ret, mask = panel["ret"], panel.member
     expected = []
     for t in window.test:
@@ -60,10 +60,19 @@ def test_dense_gmv_long_is_resolved_daily_under_the_default_profile():
 
 
 def test_dense_estimator_refuses_singular_sample_covariance():
-    risk = RiskConfig(estimator_window=20, n_random_portfolios=0)  # 20 days, ~24 stocks: singular
+    risk, dense = RiskConfig(n_random_portfolios=0), DenseConfig(window=20)  # 20 days, ~24 stocks: singular
     panel = _panel()
     with pytest.raises(ValueError, match="singular"):
-        evaluate_dense_estimator("Sample cov", panel, EvalWindow(rows=slice(0, None), test=np.arange(70, 75)), method="sample", risk=risk)
+        evaluate_dense_estimator("Sample cov", panel, EvalWindow(rows=slice(0, None), test=np.arange(70, 75)), method="sample",
+                                 dense=dense, risk=risk)
+
+
+def test_default_profile_has_no_singular_sample_covariance():
+    """Issue 9.7: 252 days of ~300 stocks make a singular sample covariance; it is not a Table 1 row."""
+    p = validate_params(render_profile("default", ROOT / "profiles"))
+    assert "sample" not in p.dense.estimators
+    assert "sample" not in DenseConfig().estimators
+    assert not hasattr(p.risk, "dense_long_every")  # one rule for every row: nothing to configure
 
 
 @pytest.fixture(scope="module")

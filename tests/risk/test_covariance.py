@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from riskstudy.config import RiskConfig
 from riskstudy.risk.covariance import (
     FactorRiskModel,
     build_risk_models,
@@ -62,7 +63,7 @@ def test_factor_covariance_psd_no_lookahead_min_history():
     f = rng.standard_normal((400, 5)) * 0.01
     f[:, 1] += 0.5 * f[:, 0]
     f[50:60, 2] = np.nan  # a factor unobserved for a while
-    kw = dict(newey_west_lags=2, min_history=30, eigen_adjust_sims=20, eigen_horizon=60)
+    kw = dict(corr_half_life=240, vol_half_life=60, vra_half_life=20, newey_west_lags=2, min_history=30, eigen_adjust_sims=20, eigen_horizon=60)
     fc = factor_covariance(f, **kw)
     assert np.isnan(fc.cov[:29]).all() and np.isfinite(fc.cov[29:]).all()
     eig = np.linalg.eigvalsh(fc.cov[29:])
@@ -87,11 +88,11 @@ def test_separate_vol_and_corr_half_lives():
 def test_vra_leaves_calibrated_model_unchanged_and_reacts_to_regime():
     rng = np.random.default_rng(4)
     f = rng.standard_normal((2000, 10)) * 0.01
-    fc = factor_covariance(f, min_history=100)
+    fc = factor_covariance(f, corr_half_life=240, vol_half_life=60, vra_half_life=20, min_history=100)
     assert np.median(fc.vra_scale[300:]) == pytest.approx(1.0, abs=0.06)
     shocked = f.copy()
     shocked[1500:] *= 3.0  # volatility regime shift: VRA inflates the forecast at once
-    fs = factor_covariance(shocked, min_history=100)
+    fs = factor_covariance(shocked, corr_half_life=240, vol_half_life=60, vra_half_life=20, min_history=100)
     assert fs.vra_scale[1510:1530].mean() > 2.0
     np.testing.assert_array_equal(fs.vra_scale[:1500], fc.vra_scale[:1500])
 
@@ -145,7 +146,7 @@ def test_build_risk_models_end_to_end(market):
     w = regression_weights(m.size, m.mask)
     cs = cross_sectional_regression(m.returns, Xl, weights=w, mask=m.mask, sectors=m.sectors)
     full = design_matrix(m.exposures, m.sectors)
-    series = build_risk_models(cs, full, mask=m.mask, min_history=60, corr_half_life=120, vol_half_life=40)
+    series = build_risk_models(cs, full, mask=m.mask, risk=RiskConfig(min_history=60, corr_half_life=120, vol_half_life=40))
     assert series.valid_days[0] == 60  # day 0 had no regression
     assert series.model(10) is None
     model = series.model(200)
@@ -155,4 +156,4 @@ def test_build_risk_models_end_to_end(market):
     ratio = model.specific_var / m.spec_var[model.assets]
     assert 0.7 < np.median(ratio) < 1.3
     with pytest.raises(ValueError, match="does not match"):
-        build_risk_models(cs, full[:, :, :-1])
+        build_risk_models(cs, full[:, :, :-1], risk=RiskConfig())

@@ -4,7 +4,6 @@ import pytest
 from riskstudy.risk.estimators import (
     DenseRiskModel,
     ledoit_wolf_covariance,
-    pca_exposures,
     poet_covariance,
     sample_covariance,
     trailing_covariance,
@@ -69,30 +68,6 @@ def test_dense_model_solve_and_gmv(one_factor):
     np.testing.assert_allclose(m.gmv_weights(), s / s.sum(), rtol=1e-8)
     w = np.full(40, 1 / 40)
     assert m.portfolio_variance(w) == pytest.approx(w @ cov @ w)
-
-
-def test_pca_exposures_recover_factor_and_no_lookahead(one_factor):
-    r, beta = one_factor
-    x = pca_exposures(r, k=2, window=100)
-    assert np.isnan(x[:99]).all() and np.isfinite(x[99:]).all()
-    np.testing.assert_allclose(x[99:].mean(axis=1), 0.0, atol=1e-12)
-    np.testing.assert_allclose(x[99:].std(axis=1), 1.0)
-    assert np.corrcoef(x[-1, :, 0], beta)[0, 1] > 0.95  # sign fixed: positive loading on the market
-    future = r.copy()
-    future[200:] *= -3.0
-    np.testing.assert_array_equal(pca_exposures(future, k=2, window=100)[:200], x[:200])
-
-
-def test_pca_monthly_refit_is_piecewise_constant(one_factor):
-    r, _ = one_factor
-    mask = np.ones_like(r, bool)
-    mask[150:, 0] = False
-    x = pca_exposures(r, k=1, window=100, refit_every=21, mask=mask)
-    np.testing.assert_array_equal(x[99], x[119])  # same refit block, same universe
-    assert not np.array_equal(x[119], x[120])  # next refit
-    assert np.isnan(x[150:, 0]).all()
-    daily = pca_exposures(r, k=1, window=100, mask=mask)
-    np.testing.assert_allclose(x[120], daily[120])
 
 
 def test_sample_covariance_refused_when_window_not_longer_than_universe(one_factor):

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from riskstudy.config import RiskConfig
+from riskstudy.config import DenseConfig, RiskConfig
 from riskstudy.data.panel import Panel
 from riskstudy.evaluation.forecast import ForecastPanel, bias_band, bias_statistic, portfolio_outcomes, qlike, random_portfolios
 from riskstudy.portfolio.backtest import rebalance_daily
@@ -210,8 +210,13 @@ def evaluate_factor_model(
     return ModelEvaluation(name, r2, cs, g, gl, fc, to)
 
 
-def evaluate_dense_estimator(name: str, panel: Panel, window: EvalWindow, *, method: str, risk: RiskConfig) -> ModelEvaluation:
+def evaluate_dense_estimator(
+    name: str, panel: Panel, window: EvalWindow, *, method: str, dense: DenseConfig, risk: RiskConfig
+) -> ModelEvaluation:
     """Trailing-window dense covariance estimators through the same portfolio/forecast steps.
+
+    ``dense`` gives the trailing window and POET's number of factors; ``risk`` the forecast-quality
+    portfolios (as for every model).
 
     GMV and GMV+ are re-solved every test day, as for the factor models; the dense long-only
     problem (``N x N``) is rebuilt each day (~90-130 ms at ``N ~ 300``, one BLAS thread).
@@ -221,10 +226,10 @@ def evaluate_dense_estimator(name: str, panel: Panel, window: EvalWindow, *, met
     r = window.rows
     ret = panel["ret"][r]
     mask = panel.member[r]
-    kw = {"n_factors": risk.poet_k} if method == "poet" else {}
+    kw = {"n_factors": dense.poet_k} if method == "poet" else {}
 
     def model_at(t: int) -> RiskModel | None:
-        return trailing_covariance(ret, t, method=method, window=risk.estimator_window, mask=mask, **kw)
+        return trailing_covariance(ret, t, method=method, window=dense.window, mask=mask, **kw)
 
     with one_blas_thread():
         g, gl, fc, to = _portfolio_runs(

@@ -26,7 +26,11 @@ import numpy as np
 from scipy.signal import lfilter
 
 from riskstudy.risk.model import RiskModel
+from riskstudy.config import RiskConfig
 from riskstudy.risk.regression import CrossSectionResult
+
+#: Simulations of the eigenfactor risk adjustment when ``risk.eigen_adjust`` is on.
+EIGEN_ADJUST_SIMS = 100
 
 if TYPE_CHECKING:
     import cvxpy as cp
@@ -156,9 +160,9 @@ def eigenfactor_adjustment(
 def factor_covariance(
     factor_returns: np.ndarray,
     *,
-    corr_half_life: float = 240,
-    vol_half_life: float = 60,
-    vra_half_life: float | None = 20,
+    corr_half_life: float,
+    vol_half_life: float,
+    vra_half_life: float | None,
     newey_west_lags: int = 0,
     eigen_adjust_sims: int = 0,
     eigen_horizon: int = 252,
@@ -414,17 +418,9 @@ def build_risk_models(
     cs: CrossSectionResult,
     exposures_full: np.ndarray,
     *,
+    risk: RiskConfig,
     mask: np.ndarray | None = None,
-    corr_half_life: float = 240,
-    vol_half_life: float = 60,
-    vra_half_life: float | None = 20,
-    newey_west_lags: int = 0,
-    eigen_adjust_sims: int = 0,
-    specific_half_life: float = 60,
-    specific_shrinkage: float = 0.1,
     specific_buckets: np.ndarray | None = None,
-    min_history: int = 60,
-    seed: int = 0,
 ) -> RiskModelSeries:
     """Daily factor risk models from a cross-sectional regression.
 
@@ -434,11 +430,13 @@ def build_risk_models(
         Regression of day-``t`` returns on exposures known before them.
     exposures_full : ndarray (T, N, P)
         Design ``[country, sectors, factors]`` known at ``t`` (unlagged), same columns as ``cs.names``.
+    risk : RiskConfig
+        The ``risk`` section, passed whole: half-lives, VRA, Newey-West lags, eigenfactor adjustment
+        (100 simulations when on), minimum history and seed (:func:`factor_covariance`), specific
+        half-life and shrinkage (:func:`specific_variance`).
     mask : ndarray of bool (T, N), optional
         Universe of each day's model.
-    corr_half_life, vol_half_life, vra_half_life, newey_west_lags, eigen_adjust_sims, min_history, seed
-        See :func:`factor_covariance` (``eigen_adjust_sims = 0``: no eigenfactor adjustment).
-    specific_half_life, specific_shrinkage, specific_buckets
+    specific_buckets : ndarray, optional
         See :func:`specific_variance`.
 
     Returns
@@ -453,15 +451,15 @@ def build_risk_models(
         )
     fc = factor_covariance(
         cs.factor_returns,
-        corr_half_life=corr_half_life,
-        vol_half_life=vol_half_life,
-        vra_half_life=vra_half_life,
-        newey_west_lags=newey_west_lags,
-        eigen_adjust_sims=eigen_adjust_sims,
-        seed=seed,
-        min_history=min_history,
+        corr_half_life=risk.corr_half_life,
+        vol_half_life=risk.vol_half_life,
+        vra_half_life=risk.vra_half_life,
+        newey_west_lags=risk.newey_west_lags,
+        eigen_adjust_sims=EIGEN_ADJUST_SIMS if risk.eigen_adjust else 0,
+        seed=risk.seed,
+        min_history=risk.min_history,
     )
     d = specific_variance(
-        cs.residuals, half_life=specific_half_life, shrinkage=specific_shrinkage, buckets=specific_buckets, mask=mask
+        cs.residuals, half_life=risk.specific_half_life, shrinkage=risk.specific_shrinkage, buckets=specific_buckets, mask=mask
     )
     return RiskModelSeries(exposures_full, fc.cov, d, list(cs.names), mask, fc.vra_scale)

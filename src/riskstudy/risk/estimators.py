@@ -1,4 +1,4 @@
-"""Covariance estimators beyond the paper and the statistical (PCA) risk model exposures.
+"""Dense covariance estimators beyond the paper (the PCA exposures of SRM are :mod:`riskstudy.factors.srm`).
 
 The trailing-window estimators -- sample covariance, Ledoit-Wolf shrinkage
 (:class:`sklearn.covariance.LedoitWolf`) and POET (Fan, Liao & Mincheva 2013, via
@@ -28,10 +28,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy.linalg import cho_factor, cho_solve, eigh
+from scipy.linalg import cho_factor, cho_solve
 from sklearn.covariance import EmpiricalCovariance, LedoitWolf
-from tqdm.auto import tqdm
 
+from riskstudy.features.windows import trailing_window
 from riskstudy.risk.model import RiskModel
 
 if TYPE_CHECKING:
@@ -141,21 +141,6 @@ ESTIMATORS: dict[str, Callable[..., np.ndarray]] = {
 }
 
 
-def _window(
-    returns: np.ndarray, t: int, window: int, mask: np.ndarray | None, min_obs: int | None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Demeaned window ``returns[t-window+1 : t+1]`` of eligible stocks (NaN -> 0) and their positions."""
-    block = returns[max(t - window + 1, 0) : t + 1]
-    need = window // 2 if min_obs is None else min_obs
-    ok = np.isfinite(block).sum(axis=0) >= need
-    if mask is not None:
-        ok &= mask[t]
-    assets = np.flatnonzero(ok)
-    x = block[:, assets]
-    x = np.nan_to_num(x - np.nanmean(x, axis=0))
-    return x, assets
-
-
 def trailing_covariance(
     returns: np.ndarray,
     t: int,
@@ -198,7 +183,7 @@ def trailing_covariance(
         raise ValueError(f"trailing_covariance: unknown method {method!r}; choose one of {sorted(ESTIMATORS)}")
     if t + 1 < window:
         return None
-    x, assets = _window(returns, t, window, mask, min_obs)
+    x, assets = trailing_window(returns, t, window=window, mask=mask, min_obs=min_obs)
     if assets.size < 2:
         return None
     if method == "sample" and x.shape[0] <= assets.size:
@@ -208,79 +193,3 @@ def trailing_covariance(
             "use a window longer than the number of stocks, or a defined estimator (ledoit_wolf, poet)"
         )
     return DenseRiskModel(ESTIMATORS[method](x, **kwargs), assets)
-
-
-# -------------------------------------------------------- PCA exposures (SRM)
-def _top_components(x: np.ndarray, k: int) -> np.ndarray:
-    """Unit-norm top-``k`` right singular vectors of ``x`` (n, N) -> (N, k), largest first.
-
-    Uses the smaller Gram matrix: ``eig(x x')`` when ``n < N`` (then ``v = x' u / s``), else ``eig(x' x)``.
-    """
-    n, N = x.shape
-    if n < N:
-        e, u = eigh(x @ x.T, subset_by_index=[n - k, n - 1])
-        v = x.T @ u / np.sqrt(np.clip(e, 1e-300, None))
-    else:
-        v = eigh(x.T @ x, subset_by_index=[N - k, N - 1])[1]
-    return v[:, ::-1]
-
-
-def pca_exposures(
-    returns: np.ndarray,
-    *,
-    k: int,
-    window: int = 252,
-    refit_every: int = 1,
-    mask: np.ndarray | None = None,
-    min_obs: int | None = None,
-) -> np.ndarray:
-    """Statistical risk model exposures: loadings on the first ``k`` principal components.
-
-    At each refit day ``t_r`` (every ``refit_every`` days from ``window - 1``) the
-    demeaned trailing window ``returns[t_r-window+1 : t_r+1]`` of eligible stocks is
-    decomposed, ``R = U S V'``; the first ``k`` columns of ``V`` (unit norm) are the loadings.
-    Days ``t_r <= t < t_r + refit_every`` reuse them (point in time); stocks that
-    were not eligible at ``t_r`` have NaN exposures until the next refit. Signs are
-    fixed so that each loading vector has a positive dot product with the previous
-    refit's over common stocks (the first one: positive sum). Each day the exposures
-    are z-scored over the stocks in ``mask[t]``.
-
-    Parameters
-    ----------
-    returns : ndarray (T, N)
-    k : int
-        Number of components.
-    window : int
-    refit_every : int
-        1 = daily, 21 = monthly.
-    mask : ndarray of bool (T, N), optional
-        Universe (eligibility at refits, coverage each day).
-    min_obs : int, optional
-        Finite returns needed in the window (default ``window // 2``).
-
-    Returns
-    -------
-    ndarray (T, N, k)
-        NaN before ``window - 1`` and for uncovered stocks.
-    """
-    T, N = returns.shape
-    raw = np.full((T, N, k), np.nan)
-    prev = np.full((N, k), np.nan)
-    for t in tqdm(range(window - 1, T, refit_every), desc="pca_exposures", leave=False, mininterval=5):
-        x, assets = _window(returns, t, window, mask, min_obs)
-        if assets.size < k:
-            continue
-        v = _top_components(x, k)  # (n_assets, k)
-        common = np.isfinite(prev[assets, 0])
-        ref = (v[common] * prev[assets][common]).sum(axis=0) if common.any() else v.sum(axis=0)
-        v = v * np.where(ref < 0, -1.0, 1.0)
-        prev = np.full((N, k), np.nan)
-        prev[assets] = v
-        raw[t : t + refit_every, assets] = v
-    if mask is not None:
-        raw[~mask] = np.nan
-    n = np.isfinite(raw).sum(axis=1, keepdims=True)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.nansum(raw, axis=1, keepdims=True) / n
-        std = np.sqrt(np.nansum((raw - mean) ** 2, axis=1, keepdims=True) / n)
-        return (raw - mean) / std

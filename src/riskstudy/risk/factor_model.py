@@ -153,11 +153,5 @@ def factor_risk_models(
         over the day's members) forecasts the returns of ``t + 1``.
     """
     cs, design = factor_regression(panel, exposures, rows, factor_names=factor_names, use_sectors=use_sectors)
-    series = build_risk_models(
-        cs, design, mask=panel.member[rows],
-        corr_half_life=risk.corr_half_life, vol_half_life=risk.vol_half_life, vra_half_life=risk.vra_half_life,
-        newey_west_lags=risk.newey_west_lags, eigen_adjust_sims=100 if risk.eigen_adjust else 0,
-        specific_half_life=risk.specific_half_life, specific_shrinkage=risk.specific_shrinkage,
-        min_history=risk.min_history, seed=risk.seed,
-    )
+    series = build_risk_models(cs, design, risk=risk, mask=panel.member[rows])
     return cs, series

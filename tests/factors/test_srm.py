@@ -1,0 +1,59 @@
+"""SRM: rolling PCA loadings, point in time, and the FactorModel wrapper."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from riskstudy.config import SRMConfig
+from riskstudy.data.panel import NUMERIC_FIELDS, Panel
+from riskstudy.data.prepare import MarketData
+from riskstudy.factors.srm import PCAFactorModel, pca_exposures
+
+
+@pytest.fixture(scope="module")
+def one_factor():
+    """Returns from a one-factor model: r = beta * f + e, T=320, N=40."""
+    rng = np.random.default_rng(0)
+    T, N = 320, 40
+    beta = rng.uniform(0.5, 1.5, N)
+    r = rng.standard_normal((T, 1)) * 0.01 * beta + rng.standard_normal((T, N)) * 0.005
+    return r, beta
+
+
+def test_pca_exposures_recover_factor_and_no_lookahead(one_factor):
+    r, beta = one_factor
+    x = pca_exposures(r, k=2, window=100)
+    assert np.isnan(x[:99]).all() and np.isfinite(x[99:]).all()
+    np.testing.assert_allclose(x[99:].mean(axis=1), 0.0, atol=1e-12)
+    np.testing.assert_allclose(x[99:].std(axis=1), 1.0)
+    assert np.corrcoef(x[-1, :, 0], beta)[0, 1] > 0.95  # sign fixed: positive loading on the market
+    future = r.copy()
+    future[200:] *= -3.0
+    np.testing.assert_array_equal(pca_exposures(future, k=2, window=100)[:200], x[:200])
+
+
+def test_pca_monthly_refit_is_piecewise_constant(one_factor):
+    r, _ = one_factor
+    mask = np.ones_like(r, bool)
+    mask[150:, 0] = False
+    x = pca_exposures(r, k=1, window=100, refit_every=21, mask=mask)
+    np.testing.assert_array_equal(x[99], x[119])  # same refit block, same universe
+    assert not np.array_equal(x[119], x[120])  # next refit
+    assert np.isnan(x[150:, 0]).all()
+    daily = pca_exposures(r, k=1, window=100, mask=mask)
+    np.testing.assert_allclose(x[120], daily[120])
+
+
+def test_pca_factor_model_is_pca_exposures_of_the_rows(one_factor):
+    r, _ = one_factor
+    T, N = r.shape
+    fields = {f: np.ones((T, N)) for f in NUMERIC_FIELDS}
+    fields["ret"] = r
+    panel = Panel("us", pd.bdate_range("2015-01-01", periods=T), [f"S{i}" for i in range(N)], fields, np.ones((T, N), bool))
+    md = MarketData(panel, pd.Series(r.mean(1), index=panel.dates), "eq")
+    m = PCAFactorModel(n_factors=2, config=SRMConfig(window=100, refit_every=5)).fit(md, train_rows=np.arange(150))
+    assert m.names_ == ["pc1", "pc2"] and m.n_factors == 2
+    rows = np.arange(120, T)
+    np.testing.assert_array_equal(m.exposures(md, rows=rows), pca_exposures(r, k=2, window=100, refit_every=5, mask=panel.member)[rows])
+    full = m.full_exposures(md, rows=rows)
+    assert full.shape == (T, N, 2) and np.isnan(full[:120]).all()
