@@ -139,7 +139,10 @@ def data_section(m: "_Current", rd: Path, mk: str) -> list[str]:
     return [
         f"Data: {d['n_days']} days x {d['n_instruments']} instruments ({d['first_date']} .. {d['last_date']}), "
         f"{d['members_mean']:.0f} members per day on average; cleaning actions: {d['cleaning_actions']}. "
-        f"[notebook](notebooks/10_data_{mk}.ipynb)",
+        + (f"Benchmark vs the Fama-French market return: daily correlation {ff['corr']:.3f} over {ff['n_days']} days, "
+           f"annualised volatility {ff['ann_vol_benchmark']:.1%} vs {ff['ann_vol_ff_market']:.1%}. "
+           if (ff := d.get("benchmark_vs_ff_market")) else "")
+        + f"[notebook](notebooks/10_data_{mk}.ipynb)",
         "",
     ]
 
