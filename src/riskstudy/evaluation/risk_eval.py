@@ -296,7 +296,7 @@ def drm_input_files(params, models_dir: str | Path) -> list[Path]:
     One ``.npz`` of exposures per trained run (K = ``drm.n_factors`` and ``drm.k_double``, every
     seed of ``drm.seeds``), then the untrained control of each K.
     """
-    from riskstudy.models.study import run_name, untrained_name
+    from riskstudy.factors.drm_runs import run_name, untrained_name
 
     d, root = params.drm, Path(models_dir)
     ks = (d.n_factors, d.k_double)
@@ -334,7 +334,7 @@ def evaluate_market(params, md, *, models_dir) -> MarketReport:
     """
     from riskstudy.evaluation.factor_stats import factor_diagnostics
     from riskstudy.features.style import STYLE_FACTORS, style_factors
-    from riskstudy.models.study import load_exposures, run_name, untrained_name
+    from riskstudy.factors.drm_runs import load_exposures, run_name, untrained_name
     from riskstudy.risk.estimators import pca_exposures
 
     check_drm_inputs(params, models_dir, market=md.panel.market)

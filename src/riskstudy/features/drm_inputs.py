@@ -31,7 +31,7 @@ import pandas as pd
 import torch
 
 from riskstudy.data.panel import PRICE_FIELDS, Panel
-from riskstudy.models.batch import DayBatch
+from riskstudy.features.batch import DayBatch
 from riskstudy.risk.regression import regression_weights
 
 log = logging.getLogger(__name__)

@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from riskstudy.config import Params
+from riskstudy.config import ConfigError, DRMParams, Params, check_horizon
 from riskstudy.data.prepare import MarketData
 from riskstudy.features.drm_inputs import DRMDataset, split_rows
-from riskstudy.models.drm import DRMConfig
-from riskstudy.models.train import (
+from riskstudy.nn.drm_train import (
     HISTORY_COLUMNS,
     FitResult,
     check_cross_sections,
@@ -91,53 +90,49 @@ def split_days(
     return SplitDays(train, valid, predict)
 
 
-def model_config(params: Params, *, n_factors: int, seed: int, **overrides) -> DRMConfig:
-    """The trainer's :class:`DRMConfig` from ``params.drm`` (``overrides`` win, e.g. ``gat=False``)."""
-    d = params.drm
-    cfg = DRMConfig(
-        n_factors=n_factors,
-        hidden_size=d.hidden_size,
-        num_layers=d.num_layers,
-        gat=d.gat,
-        attn_dropout=d.attn_dropout,
-        rho=d.rho,
-        lambda_=d.lambda_,
-        horizon=min(d.horizon, params.features.horizon),
-        lr=d.lr,
-        batch_days=d.batch_days,
-        max_epochs=d.max_epochs,
-        patience=d.patience,
-        train_days_per_epoch=d.train_days_per_epoch,
-        gat_chunk_days=d.gat_chunk_days,
-        seed=seed,
-        device=d.device,
-    )
-    return replace(cfg, **overrides)
+def model_config(params: Params, *, n_factors: int, seed: int, **overrides: object) -> DRMParams:
+    """The validated ``drm`` section of one run: ``params.drm`` with ``n_factors``, ``seed`` and ``overrides``.
+
+    ``overrides`` are :class:`~riskstudy.config.DRMParams` field names (e.g. ``gat=False``,
+    ``lambda_=0.1``, ``horizon=1``); the result is validated again (:meth:`DRMParams.with_overrides`),
+    including ``drm.horizon <= features.horizon``.
+
+    Raises
+    ------
+    ConfigError
+        Naming the offending ``drm.<key>``.
+    """
+    cfg = params.drm.with_overrides(n_factors=n_factors, seed=seed, **overrides)
+    try:
+        check_horizon(cfg, params.features)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    return cfg
 
 
 @dataclass
 class DRMRun:
     """A trained configuration and its exposures on ``days`` (``(len(days), N, K)``)."""
 
-    config: DRMConfig
+    config: DRMParams
     fit: FitResult
     days: np.ndarray
     exposures: np.ndarray
 
 
 def train_and_predict(
-    ds: DRMDataset, days: SplitDays, config: DRMConfig, *, checkpoint: str | Path | None = None, live=None
+    ds: DRMDataset, days: SplitDays, config: DRMParams, *, checkpoint: str | Path | None = None, live=None
 ) -> DRMRun:
     fit = fit_drm(ds, train_days=days.train, valid_days=days.valid, config=config, checkpoint_path=checkpoint, live=live)
     expo = predict_exposures(fit.model, ds, days.predict, n_instruments=ds.n_instruments)
     return DRMRun(config, fit, days.predict, expo)
 
 
-def untrained_run(ds: DRMDataset, days: SplitDays, config: DRMConfig, *, predict: bool = True) -> DRMRun:
+def untrained_run(ds: DRMDataset, days: SplitDays, config: DRMParams, *, predict: bool = True) -> DRMRun:
     """The control for a trained run: the same network at its initialisation, never trained.
 
     Same config and seed as the trained run, so it is exactly that run's starting point
-    (:func:`~riskstudy.models.train.init_model`); the per-day normalisation and the exposure
+    (:func:`~riskstudy.nn.drm_train.init_model`); the per-day normalisation and the exposure
     smoothing apply as in the trained model. Its history is one row, ``epoch = 0``, with the
     validation metrics (carry started cold on the first validation day). ``predict=False``
     skips the exposures (``exposures`` is then empty).
@@ -199,8 +194,8 @@ def untrained_name(n_factors: int) -> str:
     return f"drm_k{n_factors}_untrained"
 
 
-def config_tag(config: DRMConfig) -> str:
-    """Short hash of a configuration (part of the checkpoint name; :func:`~riskstudy.models.train.fit_drm`
+def config_tag(config: DRMParams) -> str:
+    """Short hash of a configuration (part of the checkpoint name; :func:`~riskstudy.nn.drm_train.fit_drm`
     checks the full run identity before resuming)."""
     import hashlib
 
@@ -221,7 +216,7 @@ def train_suite(
     Saves each run with :func:`save_run` under ``out_dir`` (dvclive curves in
     ``out_dir/dvclive/<run>``); checkpoints go to ``checkpoint_dir``: a killed run resumes
     from its checkpoint only if it is unfinished and of the same run identity (config, days,
-    inputs, code, environment: :func:`~riskstudy.models.train.run_identity`), so a rerun never
+    inputs, code, environment: :func:`~riskstudy.nn.loop.run_identity`), so a rerun never
     reuses a finished or a different run. Every run is
     compared with its own starting point (:func:`untrained_run`): its validation R^2 before
     training is ``valid_r2_init``, and the first seed's untrained exposures are saved as

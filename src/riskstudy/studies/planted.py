@@ -26,7 +26,7 @@ from riskstudy.data.prepare import MarketData
 from riskstudy.data.synthetic import make_synthetic_market
 from riskstudy.evaluation.forecast import random_portfolios
 from riskstudy.evaluation.risk_eval import EvalWindow, risk_model_series
-from riskstudy.models.study import build_dataset, full_exposures, model_config, split_days, train_and_predict
+from riskstudy.factors.drm_runs import build_dataset, full_exposures, model_config, split_days, train_and_predict
 from riskstudy.risk.covariance import FactorRiskModel
 from riskstudy.risk.estimators import pca_exposures
 
