@@ -46,7 +46,7 @@ class ToyTask:
             loss = (model(self.x[rows]).squeeze(-1) - self.y[rows]).square().mean()
             loss.backward()
             optimizer.step()
-            losses.append(float(loss))
+            losses.append(loss.item())
             progress()
         self.epoch = epoch
         return {"loss": float(np.mean(losses)), "score": -float(np.mean(losses))}, None
