@@ -17,12 +17,13 @@ ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src"
 PKG = SRC / "riskstudy"
 
-#: data -> features -> nn -> factors -> risk -> portfolio -> evaluation -> reporting -> studies.
-#: A module may import from its own layer or lower ones only; layer 0 is importable by all.
+#: data -> features -> nn -> factors -> risk -> portfolio -> evaluation -> summary -> studies.
+#: A module may import from its own layer or lower ones only; layer 0 (configuration, paths,
+#: provenance stamps and the metrics-file helpers every stage writes with) is importable by all.
 LAYERS: dict[str, int] = {
-    "config": 0, "paths": 0, "provenance": 0,
+    "config": 0, "paths": 0, "provenance": 0, "reporting": 0,
     "data": 1, "features": 2, "nn": 3, "factors": 4, "risk": 5, "portfolio": 6, "evaluation": 7,
-    "reporting": 8, "plotting": 8,
+    "summary": 8, "plotting": 8,
     "studies": 9, "notebook": 9, "bench_data": 9, "bench_drm": 9, "bench_portfolio": 9,
 }
 

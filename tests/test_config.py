@@ -111,3 +111,13 @@ def test_ablation_values_that_cannot_work_are_named(base, key, value, message):
     base["ablations"][key] = value
     with pytest.raises(ConfigError, match=message):
         validate_params(base)
+
+
+def test_drm_horizon_defaults_to_all_label_horizons_and_may_not_exceed_them(base):
+    p = validate_params(base)
+    assert p.drm.horizon is None and p.features.horizon == 20  # unset: the loss uses all 20 label horizons
+    base["drm"]["horizon"] = 1  # the single-task ablation
+    assert validate_params(base).drm.horizon == 1
+    base["drm"]["horizon"] = 21
+    with pytest.raises(ConfigError, match=r"drm\.horizon \(21\) exceeds features\.horizon \(20\)"):
+        validate_params(base)

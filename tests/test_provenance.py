@@ -8,6 +8,9 @@ from riskstudy.config import render_profile, validate_params
 from riskstudy.provenance import section_hash, stage_params, stale_reason, stamp
 
 ROOT = Path(__file__).resolve().parents[1]
+#: The network settings every ablation run reads from ``drm`` (the rest of a run is set by its matrix or ``ablations``).
+ABL_NET = ["drm.hidden_size", "drm.num_layers", "drm.attn_dropout", "drm.rho", "drm.lr", "drm.batch_days",
+           "drm.patience", "drm.gat_chunk_days", "drm.device"]
 
 
 @pytest.fixture
@@ -21,8 +24,8 @@ def raw() -> dict:
     ("reports/metrics/drm_training_us.json", ["split", "features", "drm"]),
     ("reports/metrics/planted.json", ["features", "drm", "risk", "planted"]),
     ("reports/metrics/ablations_us.json", ["ablations", "drm.lambda"]),
-    ("data/ablations/us/lambda/lam0.1_s2.json", ["split", "features", "risk", "ablations", "drm.horizon"]),
-    ("data/ablations/cn/gat/nogat_k12_s0.json", ["split", "features", "risk", "ablations", "drm.lambda", "drm.horizon"]),
+    ("data/ablations/us/lambda/lam0.1_s2.json", ["split", "features", "risk", "ablations", *ABL_NET, "drm.gat", "drm.horizon"]),
+    ("data/ablations/cn/gat/nogat_k12_s0.json", ["split", "features", "risk", "ablations", *ABL_NET, "drm.lambda", "drm.horizon"]),
 ])
 def test_a_results_file_maps_to_the_params_its_stage_reads(raw, path, expected):
     assert stage_params(path, raw, root=ROOT) == expected

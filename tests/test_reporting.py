@@ -7,7 +7,8 @@ import re
 from pathlib import Path
 
 from riskstudy.config import render_profile, validate_params
-from riskstudy.reporting import build_summary, read_meta, read_metrics, write_metrics, write_timings
+from riskstudy.reporting import read_meta, read_metrics, write_metrics, write_timings
+from riskstudy.summary import build_summary
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -4,8 +4,8 @@
 :class:`SyntheticSource` (planted factors, ``L = 20, F = 5, H = 20``) and prints
 
 1. training throughput (member stock-days per second) of the batched trainer
-   (:func:`~riskstudy.models.train.train_step`, one epoch over all days) and of the per-day
-   reference loop (:func:`~riskstudy.models.train.train_step_per_day`, first batch only);
+   (:func:`~riskstudy.nn.drm_train.train_step`, one epoch over all days) and of the per-day
+   reference loop (:func:`~riskstudy.nn.drm_train.train_step_per_day`, first batch only);
 2. achieved GFLOP/s of the batched step and of the per-day loop, from the analytic count of
    :func:`model_flops` (the textbook dense layer; backward = 2x forward), against this
    machine's fp32 matmul peak measured by :func:`matmul_peak_gflops`;
@@ -24,14 +24,15 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import torch
 
-from riskstudy.models.batch import BatchSource, DayBatch
-from riskstudy.models.drm import DeepRiskModel, DRMConfig
-from riskstudy.models.train import ExposureCarry, train_step, train_step_per_day
+from riskstudy.config import DRMParams
+from riskstudy.features.batch import BatchSource, DayBatch
+from riskstudy.nn.drm import N_FEATURES, DeepRiskModel
+from riskstudy.nn.drm_train import ExposureCarry, train_step, train_step_per_day
 from riskstudy.reporting import peak_rss_mb
 
 
 class SyntheticSource:
-    """A :class:`~riskstudy.models.batch.BatchSource` with planted risk factors.
+    """A :class:`~riskstudy.features.batch.BatchSource` with planted risk factors.
 
     Features follow independent AR(1) processes (coefficient ``phi``) per stock; the exposure of
     stock ``i`` to true factor ``k`` on day ``t`` is feature ``k`` at the last step of its input
@@ -98,18 +99,23 @@ class SyntheticSource:
                 size=torch.from_numpy(size), stock_idx=torch.from_numpy(cols), day_idx=torch.from_numpy(days))
 
 
-def model_flops(config: DRMConfig, *, members: int, universe: int, seq_len: int = 20) -> float:
+def model_flops(config: DRMParams, *, members: int, universe: int, seq_len: int = 20, label_horizons: int = 20,
+                n_features: int = N_FEATURES) -> float:
     """Analytic forward FLOPs of one training step (multiply-add = 2 FLOPs).
 
     Parameters
     ----------
-    config : DRMConfig
+    config : DRMParams
     members : int
         Member (day, stock) pairs in the step.
     universe : int
         Mean members per day (M of the attention).
     seq_len : int
         L.
+    label_horizons : int
+        Label horizons of the batches, used when ``config.horizon`` is ``None`` (all of them).
+    n_features : int
+        P.
 
     Returns
     -------
@@ -118,7 +124,8 @@ def model_flops(config: DRMConfig, *, members: int, universe: int, seq_len: int 
         scores, ~8 elementwise FLOPs per logit for add/LeakyReLU/softmax/dropout, aggregation),
         and the WLS regressions (normal equations + solve) and penalty of the loss.
     """
-    P, Hs, K, L, M, H = config.n_features, config.hidden_size, config.n_factors, seq_len, universe, config.horizon
+    H = config.horizon if config.horizon is not None else label_horizons
+    P, Hs, K, L, M = n_features, config.hidden_size, config.n_factors, seq_len, universe
     gru = sum(2 * 3 * Hs * ((P if layer == 0 else Hs) + Hs) + 12 * Hs for layer in range(config.num_layers))
     head = L * gru + L * (2 * Hs * Hs + 2 * Hs) + 2 * L * Hs + 2 * 2 * Hs * (K // 2)
     gat = L * (2 * P * P + 4 * P + 8 * M + 2 * M * P + P) if config.gat else 0
@@ -153,7 +160,7 @@ def run_benchmark(source: BatchSource | None = None, *, days: np.ndarray | None 
         Default: ``SyntheticSource()`` (300 stocks, 256 days).
     days : numpy.ndarray of int, optional
         Training days; default all days of the synthetic source.
-    n_factors, batch_days, gat, seed : DRMConfig fields.
+    n_factors, batch_days, gat, seed : DRMParams fields.
 
     Returns
     -------
@@ -170,7 +177,7 @@ def run_benchmark(source: BatchSource | None = None, *, days: np.ndarray | None 
         days = np.arange(source.n_days)
     if days is None:
         raise ValueError("run_benchmark: pass `days` together with a custom `source`")
-    config = DRMConfig(n_factors=n_factors, batch_days=batch_days, gat=gat, seed=seed, device="cpu")
+    config = DRMParams(n_factors=n_factors, batch_days=batch_days, gat=gat, gat_chunk_days=1, seed=seed, device="cpu")
     batches = list(source.batches(days, batch_days))
     torch.manual_seed(seed)
     model = DeepRiskModel(config).train()

@@ -12,11 +12,14 @@ from __future__ import annotations
 import copy
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator, model_validator
+
+if TYPE_CHECKING:
+    import torch
 
 MARKETS = ("us", "cn")
 
@@ -137,16 +140,25 @@ class StyleConfig(_Strict):
 
 
 class DRMParams(_Strict):
-    """Deep Risk Model training (section 4 of the paper, authors' implementation details)."""
+    """Deep Risk Model training (section 4 of the paper, authors' implementation details).
+
+    The network (:class:`~riskstudy.nn.drm.DeepRiskModel`) and its trainer
+    (:func:`~riskstudy.nn.drm_train.fit_drm`) take this section whole. One run's settings
+    (``n_factors``, ``seed``, ``gat``, ``lambda``, ``horizon``, ...) are set by
+    :meth:`with_overrides`, which validates again, so every rule is checked here only.
+    ``seeds``, ``k_double``, ``train_start`` and ``valid_max_days`` choose the suite of runs and
+    their days (:data:`SUITE_FIELDS`); they are not part of one run's settings (:meth:`to_dict`).
+    """
 
     n_factors: int = Field(10, gt=0)
     hidden_size: int = Field(32, gt=0)
     num_layers: int = Field(2, gt=0)
-    gat: bool = True
+    gat: StrictBool = True
     attn_dropout: float = Field(0.5, ge=0, lt=1)
     rho: float = Field(0.99, ge=0, lt=1)
     lambda_: float = Field(0.01, ge=0, alias="lambda")
-    horizon: int = Field(20, ge=1)
+    # None = every label horizon of features.horizon; an int uses the first `horizon` ones (1 = single task)
+    horizon: int | None = Field(None, ge=1)
     lr: float = Field(2e-4, gt=0)
     batch_days: int = Field(64, gt=0)
     max_epochs: int = Field(100, gt=0)
@@ -156,10 +168,14 @@ class DRMParams(_Strict):
     train_start: date | None = None
     valid_max_days: int | None = Field(None, gt=0)
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
+    seed: int = Field(0, ge=0)  # the seed of one run (initialisation, dropout, block sampling); set from `seeds`
     k_double: int = Field(20, gt=0)
     device: str = "auto"
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    #: Fields that choose the suite of runs or their days, not the result of one run.
+    SUITE_FIELDS: ClassVar[frozenset[str]] = frozenset({"seeds", "k_double", "train_start", "valid_max_days"})
 
     @model_validator(mode="after")
     def _even(self) -> "DRMParams":
@@ -167,6 +183,54 @@ class DRMParams(_Strict):
             if getattr(self, name) % 2:
                 raise ValueError(f"drm.{name} must be even (K/2 factors per branch), got {getattr(self, name)}")
         return self
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, v: str) -> str:
+        if v != "auto":
+            import torch  # only for a non-default device: keeps `import riskstudy.config` light
+
+            try:
+                torch.device(v)
+            except (RuntimeError, TypeError) as err:
+                raise ValueError(f"drm.device must be 'auto' or a torch device, got {v!r}") from err
+        return v
+
+    def with_overrides(self, **overrides: Any) -> "DRMParams":
+        """This section with ``overrides`` (field names, e.g. ``lambda_=0.1``), validated again.
+
+        Raises
+        ------
+        ConfigError
+            Naming the offending ``drm.<key>``.
+        """
+        try:
+            return DRMParams.model_validate({**self.model_dump(), **overrides})
+        except ValidationError as err:
+            raise ConfigError(_format_error(err, prefix="drm")) from None
+
+    def to_dict(self) -> dict[str, object]:
+        """One run's settings as plain JSON values (params.yaml keys, without :data:`SUITE_FIELDS`)."""
+        return self.model_dump(mode="json", by_alias=True, exclude=set(self.SUITE_FIELDS))
+
+    def resolved_device(self) -> "torch.device":
+        """``device`` with ``"auto"`` resolved to CUDA when available, else CPU; an unavailable CUDA raises."""
+        import torch
+
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        device = torch.device(self.device)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"drm.device={self.device!r} but CUDA is not available (use 'auto' or 'cpu')")
+        return device
+
+
+def check_horizon(drm: DRMParams, features: FeaturesConfig) -> None:
+    """Raise ``ValueError`` naming ``drm.horizon`` when it asks for more labels than ``features.horizon`` makes."""
+    if drm.horizon is not None and drm.horizon > features.horizon:
+        raise ValueError(f"drm.horizon ({drm.horizon}) exceeds features.horizon ({features.horizon}): the loss "
+                         f"can use at most the {features.horizon} label horizons the features make "
+                         "(omit drm.horizon to use all of them)")
 
 
 class RiskConfig(_Strict):
@@ -255,7 +319,7 @@ class AblationsConfig(_Strict):
 
 
 class PlantedConfig(_Strict):
-    """Synthetic planted-factor market of notebook 22 (:func:`~riskstudy.evaluation.planted.planted_factor_check`)."""
+    """Synthetic planted-factor market of notebook 22 (:func:`~riskstudy.studies.planted.planted_factor_check`)."""
 
     n_days: int = Field(900, ge=700)  # the DRM inputs need ~300 days of history; training is the first half
     n_stocks: int = Field(120, ge=20)
@@ -290,6 +354,11 @@ class Params(_Strict):
         return self
 
     @model_validator(mode="after")
+    def _drm_horizon(self) -> "Params":
+        check_horizon(self.drm, self.features)
+        return self
+
+    @model_validator(mode="after")
     def _enough_seeds(self) -> "Params":
         if self.profile != "smoke":
             for key, seeds in (("drm.seeds", self.drm.seeds), ("ablations.seeds", self.ablations.seeds)):
@@ -298,10 +367,10 @@ class Params(_Strict):
         return self
 
 
-def _format_error(err: ValidationError) -> str:
+def _format_error(err: ValidationError, *, prefix: str | None = None) -> str:
     lines = []
     for e in err.errors():
-        key = ".".join(str(p) for p in e["loc"])
+        key = ".".join(str(p) for p in ((prefix,) if prefix else ()) + tuple(e["loc"]))
         if e["type"] == "extra_forbidden":
             lines.append(f"unknown key '{key}'")
         else:

@@ -13,7 +13,7 @@ import pytest
 from pydantic import Field
 
 from riskstudy.config import ConfigError, Params, _Strict, render_profile, validate_params
-from riskstudy.data.prepare import MarketData
+from riskstudy.data.market import MarketData
 from riskstudy.data.synthetic import make_synthetic_market
 from riskstudy.evaluation.pipeline import (
     assemble,

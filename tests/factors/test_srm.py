@@ -6,7 +6,7 @@ import pytest
 
 from riskstudy.config import SRMConfig
 from riskstudy.data.panel import NUMERIC_FIELDS, Panel
-from riskstudy.data.prepare import MarketData
+from riskstudy.data.market import MarketData
 from riskstudy.factors.srm import PCAFactorModel, pca_exposures
 
 

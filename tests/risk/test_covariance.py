@@ -12,7 +12,8 @@ from riskstudy.risk.covariance import (
     factor_covariance,
     specific_variance,
 )
-from riskstudy.risk.regression import cross_sectional_regression, design_matrix, lagged, regression_weights
+from riskstudy.features.weights import regression_weights
+from riskstudy.risk.regression import cross_sectional_regression, design_matrix, lagged
 
 
 def _random_model(n=40, p=6, seed=0, rank=None):

@@ -5,9 +5,9 @@ from riskstudy.risk.regression import (
     cross_sectional_regression,
     design_matrix,
     lagged,
-    regression_weights,
     wls_r2,
 )
+from riskstudy.features.weights import regression_weights
 
 
 def _kkt_constrained_wls(y, X, w, c):

@@ -4,14 +4,14 @@
 selects the universe and prints one console line per market (files read,
 skipped, repaired; :func:`stage_line`); ``save_market`` writes
 ``<prepared_dir>/<market>/`` (panel parquet with its cleaning log, benchmark
-returns). ``load_market`` reads it back.
+returns). Every later stage reads it back with :func:`riskstudy.data.market.load_market`,
+which needs none of the builders here.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,22 +20,10 @@ import pandas as pd
 from riskstudy import paths
 from riskstudy.config import Params
 from riskstudy.data.cleaning import REPAIR_ACTIONS, SKIP_ACTION, log_summary
+from riskstudy.data.market import MarketData, prepared_dir
 from riskstudy.data.panel import Panel
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class MarketData:
-    """A prepared market: the panel and its benchmark return series (aligned to ``panel.dates``)."""
-
-    panel: Panel
-    benchmark: pd.Series
-    benchmark_name: str
-
-
-def prepared_dir(params: Params, market: str) -> Path:
-    return paths.resolve(params.paths.prepared_dir) / market
 
 
 def build_market(params: Params, market: str) -> MarketData:
@@ -121,22 +109,6 @@ def stage_line(market: str, cleaning_log: pd.DataFrame, *, n_read: int, unit: st
             text += " [" + ", ".join(f"{r} {n}" for r, n in rules.items()) + "]"
         parts.append(text)
     return f"data {market}: " + ", ".join(parts) + f" (log: {log_path})"
-
-
-def save_market(data: MarketData, directory: str | Path) -> None:
-    directory = Path(directory)
-    data.panel.to_parquet(directory)
-    tmp = directory / ".benchmark.parquet.tmp"
-    data.benchmark.to_frame().assign(name=data.benchmark_name).to_parquet(tmp)
-    tmp.replace(directory / "benchmark.parquet")
-
-
-def load_market(params: Params, market: str) -> MarketData:
-    """Reload the prepared market written by the data stage."""
-    directory = prepared_dir(params, market)
-    panel = Panel.from_parquet(directory)
-    b = pd.read_parquet(directory / "benchmark.parquet")
-    return MarketData(panel=panel, benchmark=b["benchmark"].reindex(panel.dates), benchmark_name=str(b["name"].iloc[0]))
 
 
 def universe_summary(panel: Panel) -> pd.DataFrame:

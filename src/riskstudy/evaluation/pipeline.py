@@ -31,7 +31,7 @@ import pandas as pd
 
 from riskstudy import paths
 from riskstudy.config import Params
-from riskstudy.data.prepare import MarketData
+from riskstudy.data.market import MarketData
 from riskstudy.evaluation.factor_stats import factor_diagnostics
 from riskstudy.evaluation.scoring import (
     EvalWindow,

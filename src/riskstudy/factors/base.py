@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from riskstudy.config import Params
-from riskstudy.data.prepare import MarketData
+from riskstudy.data.market import MarketData
 from riskstudy.factors.store import load_exposures
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from riskstudy.config import Params, StyleConfig
-from riskstudy.data.prepare import MarketData
+from riskstudy.data.market import MarketData
 from riskstudy.factors.base import FactorModel, ModelSpec, Run
 from riskstudy.features.style import STYLE_FACTORS, style_factors
 

@@ -11,7 +11,7 @@ from scipy.linalg import eigh
 from tqdm.auto import tqdm
 
 from riskstudy.config import Params, SRMConfig
-from riskstudy.data.prepare import MarketData
+from riskstudy.data.market import MarketData
 from riskstudy.factors.base import FactorModel, ModelSpec, Run
 from riskstudy.features.windows import trailing_window
 

@@ -31,17 +31,13 @@ import pandas as pd
 import torch
 
 from riskstudy.data.panel import PRICE_FIELDS, Panel
-from riskstudy.models.batch import DayBatch
-from riskstudy.risk.regression import regression_weights
+from riskstudy.features.batch import DayBatch
+from riskstudy.features.weights import regression_weights
+from riskstudy.features.windows import trailing_mean
 
 log = logging.getLogger(__name__)
 
 MAD_SCALE = 1.4826
-
-
-def trailing_mean(a: np.ndarray, window: int, min_periods: int | None = None) -> np.ndarray:
-    """NaN-aware trailing mean over ``window`` rows (rows ``t-window+1..t``), shape ``(T, N)``."""
-    return pd.DataFrame(a).rolling(window, min_periods=min_periods or window).mean().to_numpy()
 
 
 class RobustNormalizer:

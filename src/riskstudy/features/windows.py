@@ -1,8 +1,9 @@
-"""Trailing windows of a returns panel, as the window-based estimators use them (SRM's PCA, dense covariances)."""
+"""Trailing windows of a panel: rolling means, and the return windows of the window-based estimators (SRM's PCA, dense covariances)."""
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 
 def trailing_window(
@@ -37,3 +38,8 @@ def trailing_window(
     x = block[:, assets]
     x = np.nan_to_num(x - np.nanmean(x, axis=0))
     return x, assets
+
+
+def trailing_mean(a: np.ndarray, window: int, min_periods: int | None = None) -> np.ndarray:
+    """NaN-aware trailing mean over ``window`` rows (rows ``t-window+1..t``), shape ``(T, N)``."""
+    return pd.DataFrame(a).rolling(window, min_periods=min_periods or window).mean().to_numpy()

@@ -25,9 +25,10 @@ import pandas as pd
 
 from riskstudy.config import RiskConfig
 from riskstudy.data.panel import Panel
-from riskstudy.features.drm_inputs import trailing_mean
+from riskstudy.features.weights import regression_weights
+from riskstudy.features.windows import trailing_mean
 from riskstudy.risk.covariance import RiskModelSeries, build_risk_models
-from riskstudy.risk.regression import CrossSectionResult, cross_sectional_regression, design_matrix, lagged, regression_weights
+from riskstudy.risk.regression import CrossSectionResult, cross_sectional_regression, design_matrix, lagged
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ def size_and_weights(panel: Panel, *, size_window: int = 20) -> tuple[np.ndarray
         Trailing ``size_window``-day mean dollar volume.
     weights : ndarray (T, N)
         ``sqrt(size)`` clipped at its daily 95% quantile over members with a size
-        (:func:`riskstudy.risk.regression.regression_weights`).
+        (:func:`riskstudy.features.weights.regression_weights`).
     """
     size = trailing_mean(panel["dollar_volume"], size_window, min_periods=1)
     return size, regression_weights(size, panel.member & np.isfinite(size))

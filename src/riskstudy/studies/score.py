@@ -14,7 +14,7 @@ import logging
 import time
 
 from riskstudy.config import MARKETS, load_params
-from riskstudy.data.prepare import load_market
+from riskstudy.data.market import load_market
 from riskstudy.evaluation.pipeline import save_scores, score_model, scores_path
 from riskstudy.evaluation.registry import get
 

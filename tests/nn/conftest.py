@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from riskstudy.models.batch import DayBatch
+from riskstudy.features.batch import DayBatch
 
 
 def random_batch(

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from riskstudy.bench_drm import SyntheticSource, model_flops, run_benchmark
-from riskstudy.models.drm import DRMConfig
+from riskstudy.config import DRMParams
 
 
 def test_synthetic_source_honours_the_batch_contract() -> None:
@@ -27,10 +27,10 @@ def test_synthetic_source_honours_the_batch_contract() -> None:
 
 
 def test_flop_model_scales_with_work() -> None:
-    c = DRMConfig(n_factors=10)
+    c = DRMParams(n_factors=10)
     base = model_flops(c, members=1000, universe=100)
     assert model_flops(c, members=2000, universe=100) == pytest.approx(2 * base)
-    assert model_flops(DRMConfig(n_factors=10, gat=False), members=1000, universe=100) < base
+    assert model_flops(DRMParams(n_factors=10, gat=False), members=1000, universe=100) < base
 
 
 def test_run_benchmark_smoke() -> None:

@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from riskstudy.config import Params
-from riskstudy.data.prepare import MarketData
+from riskstudy.config import ConfigError, DRMParams, Params, check_horizon
+from riskstudy.data.market import MarketData
+from riskstudy.factors.base import FactorModel
+from riskstudy.factors.drm import factor_names
+from riskstudy.factors.store import run_name, save_exposures, untrained_name
 from riskstudy.features.drm_inputs import DRMDataset, split_rows
-from riskstudy.models.drm import DRMConfig
-from riskstudy.models.train import (
+from riskstudy.nn.drm_train import (
     HISTORY_COLUMNS,
     FitResult,
     check_cross_sections,
@@ -91,53 +93,49 @@ def split_days(
     return SplitDays(train, valid, predict)
 
 
-def model_config(params: Params, *, n_factors: int, seed: int, **overrides) -> DRMConfig:
-    """The trainer's :class:`DRMConfig` from ``params.drm`` (``overrides`` win, e.g. ``gat=False``)."""
-    d = params.drm
-    cfg = DRMConfig(
-        n_factors=n_factors,
-        hidden_size=d.hidden_size,
-        num_layers=d.num_layers,
-        gat=d.gat,
-        attn_dropout=d.attn_dropout,
-        rho=d.rho,
-        lambda_=d.lambda_,
-        horizon=min(d.horizon, params.features.horizon),
-        lr=d.lr,
-        batch_days=d.batch_days,
-        max_epochs=d.max_epochs,
-        patience=d.patience,
-        train_days_per_epoch=d.train_days_per_epoch,
-        gat_chunk_days=d.gat_chunk_days,
-        seed=seed,
-        device=d.device,
-    )
-    return replace(cfg, **overrides)
+def model_config(params: Params, *, n_factors: int, seed: int, **overrides: object) -> DRMParams:
+    """The validated ``drm`` section of one run: ``params.drm`` with ``n_factors``, ``seed`` and ``overrides``.
+
+    ``overrides`` are :class:`~riskstudy.config.DRMParams` field names (e.g. ``gat=False``,
+    ``lambda_=0.1``, ``horizon=1``); the result is validated again (:meth:`DRMParams.with_overrides`),
+    including ``drm.horizon <= features.horizon``.
+
+    Raises
+    ------
+    ConfigError
+        Naming the offending ``drm.<key>``.
+    """
+    cfg = params.drm.with_overrides(n_factors=n_factors, seed=seed, **overrides)
+    try:
+        check_horizon(cfg, params.features)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    return cfg
 
 
 @dataclass
 class DRMRun:
     """A trained configuration and its exposures on ``days`` (``(len(days), N, K)``)."""
 
-    config: DRMConfig
+    config: DRMParams
     fit: FitResult
     days: np.ndarray
     exposures: np.ndarray
 
 
 def train_and_predict(
-    ds: DRMDataset, days: SplitDays, config: DRMConfig, *, checkpoint: str | Path | None = None, live=None
+    ds: DRMDataset, days: SplitDays, config: DRMParams, *, checkpoint: str | Path | None = None, live=None
 ) -> DRMRun:
     fit = fit_drm(ds, train_days=days.train, valid_days=days.valid, config=config, checkpoint_path=checkpoint, live=live)
     expo = predict_exposures(fit.model, ds, days.predict, n_instruments=ds.n_instruments)
     return DRMRun(config, fit, days.predict, expo)
 
 
-def untrained_run(ds: DRMDataset, days: SplitDays, config: DRMConfig, *, predict: bool = True) -> DRMRun:
+def untrained_run(ds: DRMDataset, days: SplitDays, config: DRMParams, *, predict: bool = True) -> DRMRun:
     """The control for a trained run: the same network at its initialisation, never trained.
 
     Same config and seed as the trained run, so it is exactly that run's starting point
-    (:func:`~riskstudy.models.train.init_model`); the per-day normalisation and the exposure
+    (:func:`~riskstudy.nn.drm_train.init_model`); the per-day normalisation and the exposure
     smoothing apply as in the trained model. Its history is one row, ``epoch = 0``, with the
     validation metrics (carry started cold on the first validation day). ``predict=False``
     skips the exposures (``exposures`` is then empty).
@@ -161,46 +159,18 @@ def full_exposures(run: DRMRun, n_days: int) -> np.ndarray:
 
 
 def save_run(run: DRMRun, directory: str | Path, name: str, *, dates: pd.DatetimeIndex, instruments: pd.Index) -> Path:
-    """Store exposures (``<name>.npz``), history (``<name>_history.csv``) and config (``<name>.json``)."""
+    """Store exposures in the exposure store (``<name>.npz``), history (``<name>_history.csv``) and config (``<name>.json``)."""
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(
-        directory / f"{name}.npz",
-        exposures=run.exposures,
-        rows=run.days,
-        dates=dates[run.days].values.astype("datetime64[ns]").astype(np.int64),
-        instruments=np.asarray(instruments, dtype=str),
-    )
+    path = save_exposures(directory / f"{name}.npz", run.exposures, rows=run.days, dates=dates, instruments=instruments,
+                          names=factor_names(run.exposures.shape[-1]))
     run.fit.history.to_csv(directory / f"{name}_history.csv", index=False)
     meta = {"config": run.config.to_dict(), "best_epoch": run.fit.best_epoch, "environment": run.fit.environment}
     (directory / f"{name}.json").write_text(json.dumps(meta, indent=2))
-    return directory / f"{name}.npz"
+    return path
 
 
-def load_exposures(path: str | Path, dates: pd.DatetimeIndex, instruments: pd.Index) -> np.ndarray:
-    """Stored exposures re-aligned to a panel calendar: ``(T, N, K)`` float64, NaN where absent."""
-    z = np.load(path)
-    src_dates = pd.DatetimeIndex(z["dates"].astype("datetime64[ns]"))
-    ri = dates.get_indexer(src_dates)
-    ci = pd.Index(instruments).get_indexer(pd.Index(z["instruments"]))
-    if (ri < 0).any() or (ci < 0).any():
-        raise ValueError(f"{path}: exposures do not match the prepared panel (rerun the DRM stage)")
-    out = np.full((len(dates), len(instruments), z["exposures"].shape[2]), np.nan)
-    out[ri[:, None], ci[None, :]] = z["exposures"]
-    return out
-
-
-def run_name(n_factors: int, seed: int) -> str:
-    return f"drm_k{n_factors}_s{seed}"
-
-
-def untrained_name(n_factors: int) -> str:
-    """Stored exposures of the untrained control (first seed) of the K-factor DRM."""
-    return f"drm_k{n_factors}_untrained"
-
-
-def config_tag(config: DRMConfig) -> str:
-    """Short hash of a configuration (part of the checkpoint name; :func:`~riskstudy.models.train.fit_drm`
+def config_tag(config: DRMParams) -> str:
+    """Short hash of a configuration (part of the checkpoint name; :func:`~riskstudy.nn.drm_train.fit_drm`
     checks the full run identity before resuming)."""
     import hashlib
 
@@ -221,7 +191,7 @@ def train_suite(
     Saves each run with :func:`save_run` under ``out_dir`` (dvclive curves in
     ``out_dir/dvclive/<run>``); checkpoints go to ``checkpoint_dir``: a killed run resumes
     from its checkpoint only if it is unfinished and of the same run identity (config, days,
-    inputs, code, environment: :func:`~riskstudy.models.train.run_identity`), so a rerun never
+    inputs, code, environment: :func:`~riskstudy.nn.loop.run_identity`), so a rerun never
     reuses a finished or a different run. Every run is
     compared with its own starting point (:func:`untrained_run`): its validation R^2 before
     training is ``valid_r2_init``, and the first seed's untrained exposures are saved as
@@ -287,3 +257,60 @@ def reductions(params: Params, *, ablation: bool = False) -> pd.DataFrame:
         "seeds": str(a.seeds if ablation else d.seeds),
     }
     return pd.DataFrame({"paper": PAPER_SETTINGS, f"this run ({params.profile} profile)": ours})
+
+
+class DeepRiskFactorModel(FactorModel):
+    """The Deep Risk Model behind the :class:`~riskstudy.factors.base.FactorModel` interface.
+
+    :meth:`fit` trains one network (K = ``n_factors``, one seed, the rest from the ``drm`` section)
+    on ``train_rows`` with early stopping on ``valid_rows`` -- both restricted to days with a valid
+    stock and purged by the label horizon, the input normaliser fitted on evenly spaced training
+    days only -- or, with ``trained=False``, keeps the network at its initialisation (the
+    untrained control). :meth:`exposures` predicts the smoothed exposures of ``rows`` in time order
+    from a cold smoothing state at ``rows[0]`` (so start ``rows`` with a burn-in).
+
+    The study's DRM stage trains through :func:`train_suite` (checkpoints, dvclive) and scoring
+    reads its stored exposures (:mod:`riskstudy.factors.drm`); this class is for fitting and
+    predicting in one process.
+
+    Parameters
+    ----------
+    params : Params
+        ``features`` (inputs and labels) and ``drm`` (network and training), passed whole.
+    n_factors, seed : int
+    trained : bool
+    """
+
+    def __init__(self, params: Params, *, n_factors: int, seed: int, trained: bool = True) -> None:
+        self.params, self.trained = params, trained
+        self.config = model_config(params, n_factors=n_factors, seed=seed)
+
+    def fit(self, md: MarketData, *, train_rows: np.ndarray, valid_rows: np.ndarray | None = None) -> "DeepRiskFactorModel":
+        if valid_rows is None or len(valid_rows) == 0:
+            raise ValueError("DeepRiskFactorModel.fit needs valid_rows (early stopping)")
+        f, dates = self.params.features, md.panel.dates
+        train_rows = np.asarray(train_rows, dtype=np.int64)
+        norm = train_rows[np.linspace(0, len(train_rows) - 1, min(f.norm_sample_days, len(train_rows))).astype(int)]
+        self.dataset_ = DRMDataset(md.panel, lags=f.lags, ma_window=f.ma_window, horizon=f.horizon,
+                                   size_window=f.size_window, clip=f.clip, norm_days=norm)
+        valid = self.dataset_.valid_
+
+        def window(rows: np.ndarray) -> np.ndarray:
+            return split_rows(dates, dates[rows[0]], dates[rows[-1]], valid=valid, purge=f.horizon)
+
+        train, val = window(train_rows), window(np.asarray(valid_rows, dtype=np.int64))
+        if self.trained:
+            self.fit_ = fit_drm(self.dataset_, train_days=train, valid_days=val, config=self.config)
+        else:
+            empty = SplitDays(train, val, train[:0])
+            self.fit_ = untrained_run(self.dataset_, empty, self.config, predict=False).fit
+        self.names_ = factor_names(self.config.n_factors)
+        return self
+
+    def exposures(self, md: MarketData, *, rows: np.ndarray) -> np.ndarray:
+        rows = np.asarray(rows, dtype=np.int64)
+        keep = rows[self.dataset_.valid_[rows].any(1)]
+        out = np.full((len(rows), md.panel.shape[1], self.config.n_factors), np.nan, dtype=np.float32)
+        out[np.searchsorted(rows, keep)] = predict_exposures(self.fit_.model, self.dataset_, keep,
+                                                             n_instruments=self.dataset_.n_instruments)
+        return out

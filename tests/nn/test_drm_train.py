@@ -1,8 +1,7 @@
-"""Tests for riskstudy.models.train: batched == per-day gradients, carry, checkpoints, fitting."""
+"""Tests for riskstudy.nn.drm_train (through riskstudy.nn.loop): batched == per-day gradients, carry, checkpoints, fitting."""
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import re
 import signal
@@ -15,14 +14,12 @@ import pytest
 import torch
 
 from riskstudy.bench_drm import SyntheticSource
-from riskstudy.models import train as train_module
-from riskstudy.models.drm import DeepRiskModel, DRMConfig
-from riskstudy.models.losses import label_valid
-from riskstudy.models.study import SplitDays, untrained_run
-from riskstudy.models.train import (
-    IDENTITY_PARTS,
+from riskstudy.config import DRMParams
+from riskstudy.factors.drm_runs import SplitDays, untrained_run
+from riskstudy.nn import loop
+from riskstudy.nn.drm import DeepRiskModel
+from riskstudy.nn.drm_train import (
     ExposureCarry,
-    _resume_refusal,
     check_cross_sections,
     epoch_blocks,
     fit_drm,
@@ -31,6 +28,8 @@ from riskstudy.models.train import (
     train_step,
     train_step_per_day,
 )
+from riskstudy.nn.loop import IDENTITY_PARTS
+from riskstudy.nn.losses import label_valid
 
 CPU = torch.device("cpu")
 
@@ -40,7 +39,7 @@ def _carry() -> ExposureCarry:
 
 
 def test_batched_step_has_the_per_day_gradient(make_batch) -> None:
-    config = DRMConfig(n_factors=4, hidden_size=8, attn_dropout=0.0, horizon=3, rho=0.9)
+    config = DRMParams(n_factors=4, hidden_size=8, attn_dropout=0.0, horizon=3, rho=0.9)
     torch.manual_seed(0)
     batched = DeepRiskModel(config).double()
     per_day = DeepRiskModel(config).double()
@@ -82,7 +81,7 @@ def test_carry_continues_only_across_consecutive_days(make_batch) -> None:
 
 def test_epoch_blocks_are_seeded_contiguous_chunks() -> None:
     days = np.arange(100, 300)
-    config = DRMConfig(n_factors=2, batch_days=16, train_days_per_epoch=40, seed=3)
+    config = DRMParams(n_factors=2, batch_days=16, train_days_per_epoch=40, seed=3)
     blocks = epoch_blocks(days, config=config, epoch=1)
     assert len(blocks) == 3 and all(np.all(np.diff(b) == 1) for b in blocks)
     starts = [b[0] for b in blocks]
@@ -90,7 +89,7 @@ def test_epoch_blocks_are_seeded_contiguous_chunks() -> None:
     again = epoch_blocks(days, config=config, epoch=1)
     assert all(np.array_equal(a, b) for a, b in zip(blocks, again))
     assert not all(np.array_equal(a, b) for a, b in zip(blocks, epoch_blocks(days, config=config, epoch=2)))
-    full = epoch_blocks(days, config=dataclasses.replace(config, train_days_per_epoch=None), epoch=1)
+    full = epoch_blocks(days, config=config.with_overrides(train_days_per_epoch=None), epoch=1)
     assert len(full) == 1 and np.array_equal(full[0], days)
 
 
@@ -118,11 +117,11 @@ _KILL_SCRIPT = r"""
 import os, signal, sys
 import numpy as np, torch
 from riskstudy.bench_drm import SyntheticSource
-from riskstudy.models.drm import DRMConfig
-from riskstudy.models.train import fit_drm
+from riskstudy.config import DRMParams
+from riskstudy.nn.drm_train import fit_drm
 torch.set_num_threads(int(sys.argv[2]))
 ck = sys.argv[1]
-config = DRMConfig(max_epochs=4, **{kw})
+config = DRMParams(max_epochs=4, **{kw})
 
 
 class KillMidEpoch3(SyntheticSource):
@@ -151,7 +150,7 @@ def _assert_same_fit(a, b) -> None:
 
 def test_checkpoint_resume_after_kill_9_equals_uninterrupted_run(tmp_path, caplog) -> None:
     source = SyntheticSource(n_stocks=16, n_days=56, horizon=3, seed=1)
-    full = _fit(source, config=DRMConfig(max_epochs=4, **SMALL))
+    full = _fit(source, config=DRMParams(max_epochs=4, **SMALL))
     ck = tmp_path / "drm.pt"
     proc = subprocess.run([sys.executable, "-c", _KILL_SCRIPT.replace("{kw}", repr(SMALL)), str(ck),
                            str(torch.get_num_threads())], capture_output=True, text=True, timeout=300)
@@ -159,8 +158,8 @@ def test_checkpoint_resume_after_kill_9_equals_uninterrupted_run(tmp_path, caplo
     saved = torch.load(ck, weights_only=True)
     assert saved["epoch"] == 2 and not saved["finished"]
     live = _Live()
-    with caplog.at_level(logging.INFO, logger="riskstudy.models.train"):
-        resumed = _fit(source, config=DRMConfig(max_epochs=4, **SMALL), checkpoint_path=ck, live=live)
+    with caplog.at_level(logging.INFO, logger="riskstudy.nn.loop"):
+        resumed = _fit(source, config=DRMParams(max_epochs=4, **SMALL), checkpoint_path=ck, live=live)
     assert "resuming DRM training" in caplog.text and "after epoch 2" in caplog.text
     _assert_same_fit(resumed, full)
     assert live.steps == 2 and {n for n, _ in live.metrics} == {
@@ -187,7 +186,7 @@ class _DieAfter(_Live):
 
 def _interrupted(source, ck, *, n: int = 1, train_days=np.arange(40), **config) -> None:
     with pytest.raises(_Interrupt):
-        fit_drm(source, train_days=train_days, valid_days=np.arange(40, 56), config=DRMConfig(**config),
+        fit_drm(source, train_days=train_days, valid_days=np.arange(40, 56), config=DRMParams(**config),
                 checkpoint_path=ck, live=_DieAfter(n))
     saved = torch.load(ck, weights_only=True)
     assert saved["epoch"] == n and not saved["finished"]
@@ -196,19 +195,19 @@ def _interrupted(source, ck, *, n: int = 1, train_days=np.arange(40), **config) 
 def test_finished_checkpoint_is_never_reused(tmp_path, caplog) -> None:
     source = SyntheticSource(n_stocks=16, n_days=56, horizon=3, seed=1)
     ck = tmp_path / "drm.pt"
-    first = _fit(source, config=DRMConfig(max_epochs=2, **SMALL), checkpoint_path=ck)
+    first = _fit(source, config=DRMParams(max_epochs=2, **SMALL), checkpoint_path=ck)
     assert torch.load(ck, weights_only=True)["finished"]
     for max_epochs in (2, 3):  # the same run again, and one with a longer stopping rule
         live = _Live()
-        with caplog.at_level(logging.INFO, logger="riskstudy.models.train"):
-            again = _fit(source, config=DRMConfig(max_epochs=max_epochs, **SMALL), checkpoint_path=ck, live=live)
+        with caplog.at_level(logging.INFO, logger="riskstudy.nn.loop"):
+            again = _fit(source, config=DRMParams(max_epochs=max_epochs, **SMALL), checkpoint_path=ck, live=live)
         assert "holds a finished run" in caplog.text and "resuming" not in caplog.text
         caplog.clear()
         assert live.steps == max_epochs  # retrained from scratch
         if max_epochs == 2:
             _assert_same_fit(again, first)
         else:
-            _assert_same_fit(again, _fit(source, config=DRMConfig(max_epochs=3, **SMALL)))
+            _assert_same_fit(again, _fit(source, config=DRMParams(max_epochs=3, **SMALL)))
 
 
 @pytest.mark.parametrize("change", ["config", "days", "inputs", "code"])
@@ -216,31 +215,35 @@ def test_checkpoint_of_a_different_run_starts_fresh(tmp_path, caplog, monkeypatc
     source = SyntheticSource(n_stocks=16, n_days=56, horizon=3, seed=1)
     ck = tmp_path / "drm.pt"
     _interrupted(source, ck, max_epochs=3, **SMALL)
-    config, train_days = DRMConfig(max_epochs=3, **SMALL), np.arange(40)
+    config, train_days = DRMParams(max_epochs=3, **SMALL), np.arange(40)
     if change == "config":
-        config = dataclasses.replace(config, lr=3e-3)
+        config = config.with_overrides(lr=3e-3)
     elif change == "days":  # drm.train_start moved: a shorter training window
         train_days = np.arange(8, 40)
     elif change == "inputs":
         source = SyntheticSource(n_stocks=16, n_days=56, horizon=3, seed=2)
     else:
-        monkeypatch.setattr(train_module, "code_fingerprint", lambda: "edited")
+        monkeypatch.setattr(loop, "code_fingerprint", lambda modules: "edited")
     live = _Live()
-    with caplog.at_level(logging.INFO, logger="riskstudy.models.train"):
+    with caplog.at_level(logging.INFO, logger="riskstudy.nn.loop"):
         fit = fit_drm(source, train_days=train_days, valid_days=np.arange(40, 56), config=config,
                       checkpoint_path=ck, live=live)
     differs = re.search(r"belongs to a different run \(differs in: ([a-z/]+)\); starting fresh", caplog.text)
     assert differs is not None and change in differs.group(1).split("/") and "resuming" not in caplog.text
     assert live.steps == 3
     _assert_same_fit(fit, fit_drm(source, train_days=train_days, valid_days=np.arange(40, 56), config=config))
-    original = _fit(SyntheticSource(n_stocks=16, n_days=56, horizon=3, seed=1), config=DRMConfig(max_epochs=3, **SMALL))
+    original = _fit(SyntheticSource(n_stocks=16, n_days=56, horizon=3, seed=1), config=DRMParams(max_epochs=3, **SMALL))
     if change != "code":
         assert not np.allclose(fit.history.valid_r2, original.history.valid_r2, rtol=0, atol=1e-7)
 
 
+def _resume_refusal(ck: dict, identity: dict, config: DRMParams) -> str | None:
+    return loop._resume_refusal(ck, identity, max_epochs=config.max_epochs, patience=config.patience, score="r2")
+
+
 def test_resume_refusal_rules() -> None:
     identity = {k: "x" for k in IDENTITY_PARTS}
-    config = DRMConfig(max_epochs=6, **{**SMALL, "patience": 2})
+    config = DRMParams(max_epochs=6, **{**SMALL, "patience": 2})
     rows = [{"valid_r2": v} for v in (0.1, 0.3, 0.2, 0.25)]  # best at epoch 2
     ck = {"identity": dict(identity), "finished": False, "epoch": 4, "history": rows}
     assert _resume_refusal(ck, identity, config) is None  # a fresh run with patience 2 also reaches epoch 4
@@ -250,24 +253,24 @@ def test_resume_refusal_rules() -> None:
                                                        identity, config)
     assert "differs in: days/code" in _resume_refusal({**ck, "identity": {**identity, "days": "y", "code": "z"}},
                                                       identity, config)
-    assert "past max_epochs=3" in _resume_refusal(ck, identity, dataclasses.replace(config, max_epochs=3))
+    assert "past max_epochs=3" in _resume_refusal(ck, identity, config.with_overrides(max_epochs=3))
     # patience 1 would have stopped after epoch 3 (no gain since epoch 2): epoch 4 is not on its path
-    assert "stopped after epoch 3" in _resume_refusal(ck, identity, dataclasses.replace(config, patience=1))
+    assert "stopped after epoch 3" in _resume_refusal(ck, identity, config.with_overrides(patience=1))
 
 
 def test_longer_stopping_rule_resumes_an_unfinished_run(tmp_path, caplog) -> None:
     source = SyntheticSource(n_stocks=16, n_days=56, horizon=3, seed=1)
     ck = tmp_path / "drm.pt"
     _interrupted(source, ck, n=2, max_epochs=3, **SMALL)
-    with caplog.at_level(logging.INFO, logger="riskstudy.models.train"):
-        resumed = _fit(source, config=DRMConfig(max_epochs=4, **SMALL), checkpoint_path=ck)
+    with caplog.at_level(logging.INFO, logger="riskstudy.nn.loop"):
+        resumed = _fit(source, config=DRMParams(max_epochs=4, **SMALL), checkpoint_path=ck)
     assert "after epoch 2" in caplog.text
-    _assert_same_fit(resumed, _fit(source, config=DRMConfig(max_epochs=4, **SMALL)))
+    _assert_same_fit(resumed, _fit(source, config=DRMParams(max_epochs=4, **SMALL)))
 
 
 def test_same_params_fits_are_identical() -> None:
     source = SyntheticSource(n_stocks=24, n_days=56, horizon=3, seed=4)
-    config = DRMConfig(max_epochs=3, **{**SMALL, "n_factors": 4})
+    config = DRMParams(max_epochs=3, **{**SMALL, "n_factors": 4})
     _assert_same_fit(_fit(source, config=config), _fit(source, config=config))
 
 
@@ -280,7 +283,7 @@ THREAD_TOL = 5e-3
 
 def test_thread_count_changes_results_only_within_tolerance() -> None:
     source = SyntheticSource(n_stocks=40, n_days=56, horizon=3, seed=4)
-    config = DRMConfig(max_epochs=3, **{**SMALL, "n_factors": 4})
+    config = DRMParams(max_epochs=3, **{**SMALL, "n_factors": 4})
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
@@ -302,37 +305,37 @@ def test_too_many_factors_raise_before_training(tmp_path) -> None:
     ck, live = tmp_path / "drm.pt", _Live()
     with pytest.raises(ValueError, match=rf"K={k} .*training.* at least K \+ 2 = {k + 2} stocks a day.* "
                                          rf"40 of 40 training days have fewer \(smallest: {smallest} stocks on panel row {row}\)"):
-        _fit(source, config=DRMConfig(max_epochs=2, **{**SMALL, "n_factors": k}), checkpoint_path=ck, live=live)
+        _fit(source, config=DRMParams(max_epochs=2, **{**SMALL, "n_factors": k}), checkpoint_path=ck, live=live)
     assert live.steps == 0 and not ck.exists()
     with pytest.raises(ValueError, match=rf"K={k} "):
         untrained_run(source, SplitDays(train=np.arange(40), valid=np.arange(40, 56), predict=np.arange(56)),
-                      DRMConfig(**{**SMALL, "n_factors": k}))
+                      DRMParams(**{**SMALL, "n_factors": k}))
     # consistent with losses.label_valid: K + 2 members identify the regression, K + 1 do not
     for n, ok in ((k + 2, True), (k + 1, False)):
         w = torch.zeros(1, 12, 1)
         w[0, :n] = 1.0
         assert bool(label_valid(w, n_factors=k)[0, 0]) is ok
     src = SyntheticSource(n_stocks=12, n_days=4, horizon=3, member_prob=1.0, seed=0)
-    check_cross_sections(src, np.arange(4), config=DRMConfig(n_factors=10), window="training")  # 12 = K + 2
+    check_cross_sections(src, np.arange(4), config=DRMParams(n_factors=10), window="training")  # 12 = K + 2
     with pytest.raises(ValueError, match="K=12"):
-        check_cross_sections(src, np.arange(4), config=DRMConfig(n_factors=12), window="training")
+        check_cross_sections(src, np.arange(4), config=DRMParams(n_factors=12), window="training")
 
 
 def test_a_few_thin_days_are_logged_and_left_out_not_fatal(caplog) -> None:
     """A data gap (one day with a handful of stocks, as CSI300 has on 2012-06-29) must not stop training."""
     src = SyntheticSource(n_stocks=16, n_days=40, horizon=3, member_prob=1.0, seed=0)
     src.member[7, 5:] = False  # day 7: 5 stocks, fewer than K + 2 = 12
-    with caplog.at_level(logging.WARNING, logger="riskstudy.models.train"):
-        check_cross_sections(src, np.arange(40), config=DRMConfig(n_factors=10), window="training")
+    with caplog.at_level(logging.WARNING, logger="riskstudy.nn.drm_train"):
+        check_cross_sections(src, np.arange(40), config=DRMParams(n_factors=10), window="training")
     assert "1 of 40 training days have fewer (smallest: 5 stocks on panel row 7)" in caplog.text
     src.member[8:10, 5:] = False  # 3 of 40 thin days = 7.5% > MAX_THIN_SHARE
     with pytest.raises(ValueError, match=r"K=10 .* 3 of 40 training days have fewer"):
-        check_cross_sections(src, np.arange(40), config=DRMConfig(n_factors=10), window="training")
+        check_cross_sections(src, np.arange(40), config=DRMParams(n_factors=10), window="training")
 
 
 def test_planted_factor_fit_improves_and_predicts() -> None:
     source = SyntheticSource(n_stocks=40, n_days=100, horizon=5, noise=0.5, seed=3)
-    config = DRMConfig(n_factors=4, hidden_size=16, horizon=5, batch_days=16, lr=3e-3, max_epochs=4,
+    config = DRMParams(n_factors=4, hidden_size=16, horizon=5, batch_days=16, lr=3e-3, max_epochs=4,
                        patience=4, device="cpu")
     res = fit_drm(source, train_days=np.arange(76), valid_days=np.arange(76, 100), config=config)
     h = res.history

@@ -18,67 +18,47 @@ by ``train_days_per_epoch``); validation continues from the training carry when 
 days directly follow the training days; :func:`predict_exposures` starts cold, so predict over
 the full history and slice.
 
-Checkpoints and run identity
-----------------------------
-A checkpoint stores the run's identity (:func:`run_identity`): hashes of the config, the
-training/validation days, the inputs (:func:`input_fingerprint`), the code that computes the
-result (:data:`TRAINING_MODULES`) and the environment (torch/numpy versions, device, torch
-threads). :func:`fit_drm` resumes only an *unfinished* checkpoint whose identity equals the
-current one; a finished run (early stop or ``max_epochs``) is never resumed, and anything else
-starts fresh and says why. Same-params reruns on one machine are bit-identical (no
-nondeterministic operation: seeded init, dropout and block sampling, deterministic CPU
-kernels); across thread counts (~ across machines) the float32 results differ by round-off
-that training amplifies (see ``tests/models/test_train.py``).
+Training loop
+-------------
+:func:`fit_drm` is a :class:`DRMTask` run by the generic loop :func:`riskstudy.nn.loop.fit`,
+which owns seeding, checkpoints and the run identity (config, days, inputs
+(:func:`input_fingerprint`), code (:data:`TRAINING_MODULES`), environment), early stopping on
+the validation mean R^2, dvclive and progress. Same-params reruns on one machine are
+bit-identical (no nondeterministic operation: seeded init, dropout and block sampling,
+deterministic CPU kernels); across thread counts (~ across machines) the float32 results differ
+by round-off that training amplifies (see ``tests/nn/test_drm_train.py``).
 """
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
-import json
 import logging
 import math
 import os
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, fields
-from pathlib import Path
-from typing import Any, Protocol
+from collections.abc import Callable
+from dataclasses import fields
 
 import numpy as np
-import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
-from riskstudy.models.batch import BatchSource, DayBatch
-from riskstudy.models.drm import DeepRiskModel, DRMConfig, smooth_exposures
-from riskstudy.models.losses import DayLosses, drm_day_losses, label_valid
+from riskstudy.config import DRMParams
+from riskstudy.features.batch import BatchSource, DayBatch
+from riskstudy.nn import loop
+from riskstudy.nn.drm import DeepRiskModel, smooth_exposures
+from riskstudy.nn.loop import FitResult, Live, history_columns
+from riskstudy.nn.losses import DayLosses, drm_day_losses, label_valid
 
 logger = logging.getLogger(__name__)
 
-#: Config fields that may differ between an unfinished checkpoint and the config resuming it:
-#: the stopping rule (resumed only while the checkpoint is a prefix of the run the new rule
-#: gives, see :func:`_resume_refusal`) and the device *string* (the resolved device is part of
-#: the environment identity, so ``"auto"`` and ``"cpu"`` on a CPU machine are the same run).
-RESUMABLE_FIELDS: frozenset[str] = frozenset({"max_epochs", "patience", "device"})
 #: Modules whose source computes a training result from (config, days, inputs): the code part of a
-#: run identity. ``models.study`` only chooses the config, days and inputs, which are hashed directly.
+#: run identity. ``factors.drm_runs`` only chooses the config, days and inputs, which are hashed directly.
 TRAINING_MODULES: tuple[str, ...] = (
-    "riskstudy.models.batch", "riskstudy.models.drm", "riskstudy.models.losses", "riskstudy.models.train",
-    "riskstudy.features.drm_inputs", "riskstudy.risk.regression", "riskstudy.data.panel",
+    "riskstudy.features.batch", "riskstudy.nn.drm", "riskstudy.nn.losses", "riskstudy.nn.drm_train",
+    "riskstudy.nn.loop", "riskstudy.features.drm_inputs", "riskstudy.features.weights", "riskstudy.features.windows",
+    "riskstudy.data.panel",
 )
-IDENTITY_PARTS: tuple[str, ...] = ("config", "days", "inputs", "code", "environment")
-HISTORY_COLUMNS: list[str] = ["epoch", "train_loss", "train_r2", "train_penalty",
-                              "valid_loss", "valid_r2", "valid_penalty", "seconds"]
-
-
-class Live(Protocol):
-    """The part of ``dvclive.Live`` the trainer uses."""
-
-    def log_metric(self, name: str, val: float) -> None: ...
-
-    def next_step(self) -> None: ...
+#: Per-epoch metrics of a DRM run (history columns ``train_<m>``, ``valid_<m>``).
+METRICS: tuple[str, ...] = ("loss", "r2", "penalty")
+HISTORY_COLUMNS: list[str] = history_columns(METRICS)
 
 
 class ExposureCarry:
@@ -130,10 +110,14 @@ def smoothed_exposures(model: DeepRiskModel, batch: DayBatch, carry: ExposureCar
 
 
 def batch_losses(model: DeepRiskModel, batch: DayBatch, carry: ExposureCarry) -> DayLosses:
-    """Per-day DRM losses of ``batch`` on the smoothed exposures (uses the first ``horizon`` labels)."""
+    """Per-day DRM losses of ``batch`` on the smoothed exposures.
+
+    Uses the first ``drm.horizon`` label horizons of ``batch.y`` ``(B, M, H)``, all of them when
+    it is ``None``.
+    """
     h = model.config.horizon
-    if batch.y.shape[-1] < h:
-        raise ValueError(f"DRMConfig.horizon={h} but the batch has only {batch.y.shape[-1]} label horizons")
+    if h is not None and batch.y.shape[-1] < h:
+        raise ValueError(f"drm.horizon={h} but the batch has only {batch.y.shape[-1]} label horizons")
     fs = smoothed_exposures(model, batch, carry)
     return drm_day_losses(fs, y=batch.y[..., :h], y_mask=batch.y_mask[..., :h], mask=batch.mask,
                           weight=batch.weight, lambda_=model.config.lambda_)
@@ -228,7 +212,7 @@ def evaluate(model: DeepRiskModel, source: BatchSource, days: np.ndarray, *,
     return totals.means()
 
 
-def epoch_blocks(train_days: np.ndarray, *, config: DRMConfig, epoch: int) -> list[np.ndarray]:
+def epoch_blocks(train_days: np.ndarray, *, config: DRMParams, epoch: int) -> list[np.ndarray]:
     """Training days of one epoch, as chronological blocks.
 
     All of ``train_days`` when ``config.train_days_per_epoch`` is ``None``; otherwise
@@ -241,90 +225,6 @@ def epoch_blocks(train_days: np.ndarray, *, config: DRMConfig, epoch: int) -> li
     n = min(len(chunks), math.ceil(config.train_days_per_epoch / config.batch_days))
     pick = np.sort(np.random.default_rng([config.seed, epoch]).choice(len(chunks), size=n, replace=False))
     return [chunks[i] for i in pick]
-
-
-@contextmanager
-def _deterministic() -> Iterator[None]:
-    """Temporarily request deterministic algorithms (warn-only where none exists)."""
-    enabled = torch.are_deterministic_algorithms_enabled()
-    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    try:
-        yield
-    finally:
-        torch.use_deterministic_algorithms(enabled, warn_only=warn_only)
-
-
-@dataclass
-class FitResult:
-    """Output of :func:`fit_drm`.
-
-    Attributes
-    ----------
-    model : DeepRiskModel
-        Best-validation weights, eval mode.
-    history : pandas.DataFrame
-        One row per epoch: ``epoch, train_loss, train_r2, train_penalty, valid_loss, valid_r2,
-        valid_penalty, seconds``.
-    best_epoch : int
-        Epoch (1-based) with the highest validation mean R^2.
-    environment : dict
-        :func:`environment` of the run (versions, device, torch threads), stored with the results.
-    """
-
-    model: DeepRiskModel
-    history: pd.DataFrame
-    best_epoch: int
-    environment: dict[str, object] | None = None
-
-
-def _save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
-
-
-def _rng_state() -> dict[str, Any]:
-    return {"torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    if torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def _sha(*chunks: bytes) -> str:
-    h = hashlib.sha256()
-    for c in chunks:
-        h.update(len(c).to_bytes(8, "little"))
-        h.update(c)
-    return h.hexdigest()[:20]
-
-
-def _json(obj: object) -> bytes:
-    return json.dumps(obj, sort_keys=True, default=str).encode()
-
-
-def code_fingerprint() -> str:
-    """Hash of the source files of :data:`TRAINING_MODULES` (as on disk now)."""
-    chunks = []
-    for name in TRAINING_MODULES:
-        spec = importlib.util.find_spec(name)
-        if spec is None or spec.origin is None:
-            raise ImportError(f"cannot locate module {name} for the code fingerprint")
-        chunks += [name.encode(), Path(spec.origin).read_bytes()]
-    return _sha(*chunks)
-
-
-def environment(config: DRMConfig) -> dict[str, object]:
-    """What besides code and data decides a float result: library versions, device, torch threads."""
-    device = config.resolved_device()
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-    return {"torch": torch.__version__, "numpy": np.__version__, "device": f"{device.type}:{name}",
-            "threads": torch.get_num_threads()}
 
 
 def input_fingerprint(source: BatchSource, days: np.ndarray, *, batch_days: int) -> str:
@@ -342,7 +242,7 @@ def input_fingerprint(source: BatchSource, days: np.ndarray, *, batch_days: int)
         for f in fields(batch):
             t = getattr(batch, f.name).detach().cpu().contiguous()
             chunks += [f"{f.name}{tuple(t.shape)}{t.dtype}".encode(), t.numpy().tobytes()]
-    return _sha(*chunks)
+    return loop.digest(*chunks)
 
 
 def _day_dates(source: BatchSource, days: np.ndarray) -> np.ndarray | None:
@@ -350,21 +250,13 @@ def _day_dates(source: BatchSource, days: np.ndarray) -> np.ndarray | None:
     return None if dates is None else np.asarray(dates[days]).astype("datetime64[ns]").astype(np.int64)
 
 
-def run_identity(source: BatchSource, *, train_days: np.ndarray, valid_days: np.ndarray,
-                 config: DRMConfig) -> dict[str, str]:
-    """Hashes of everything that decides a :func:`fit_drm` result, one per :data:`IDENTITY_PARTS`.
-
-    ``config`` leaves out :data:`RESUMABLE_FIELDS`; ``days`` covers the panel rows ``(D,)`` of both
-    windows and, where the source has a panel, their dates.
-    """
-    cfg = {k: v for k, v in config.to_dict().items() if k not in RESUMABLE_FIELDS}
-    day_chunks = [train_days.tobytes(), valid_days.tobytes()]
+def day_chunks(source: BatchSource, *, train_days: np.ndarray, valid_days: np.ndarray) -> list[bytes]:
+    """The ``days`` part of a run identity: panel rows ``(D,)`` of both windows and, where the source has a panel, their dates."""
+    chunks = [train_days.tobytes(), valid_days.tobytes()]
     for d in (train_days, valid_days):
         dates = _day_dates(source, d)
-        day_chunks.append(b"" if dates is None else dates.tobytes())
-    return {"config": _sha(_json(cfg)), "days": _sha(*day_chunks),
-            "inputs": input_fingerprint(source, np.concatenate([train_days, valid_days]), batch_days=config.batch_days),
-            "code": code_fingerprint(), "environment": _sha(_json(environment(config)))}
+        chunks.append(b"" if dates is None else dates.tobytes())
+    return chunks
 
 
 def members_per_day(source: BatchSource, days: np.ndarray, *, batch_days: int = 64) -> np.ndarray:
@@ -377,19 +269,20 @@ def members_per_day(source: BatchSource, days: np.ndarray, *, batch_days: int = 
 
 
 #: Largest share of a window's days whose cross-section may be too thin for K factors: such days are
-#: data gaps (left out of the loss and the score by :func:`~riskstudy.models.losses.label_valid`);
+#: data gaps (left out of the loss and the score by :func:`~riskstudy.nn.losses.label_valid`);
 #: beyond this share K is too large for the universe.
 MAX_THIN_SHARE: float = 0.05
 
 
-def check_cross_sections(source: BatchSource, days: np.ndarray, *, config: DRMConfig, window: str) -> None:
+def check_cross_sections(source: BatchSource, days: np.ndarray, *, config: DRMParams, window: str) -> None:
     """Raise ``ValueError`` when more than :data:`MAX_THIN_SHARE` of ``days`` have fewer than ``K + 2`` members.
 
     A day's regression on ``K`` factors and an intercept is identified only with more than
-    ``K + 1`` observations (:func:`~riskstudy.models.losses.label_valid`); such a day adds nothing
-    to the loss or the score. A few thin days are data gaps (the CSI300 panel has one in its
-    training window): they are logged, naming the smallest, and left out. When many days are thin,
-    K is too large for the universe, and this raises before any training.
+    ``K + 1`` observations (:func:`~riskstudy.nn.losses.label_valid`); such a day adds nothing
+    to the loss or the score. A few thin days are data gaps (the CSI300 panel has 4 of its 706
+    training days below K + 2 = 12 stocks, the smallest 7 stocks on 2012-06-29): they are
+    logged, naming the smallest, and left out. When many days are thin, K is too large for the
+    universe, and this raises before any training.
     """
     days = np.asarray(days, dtype=np.int64)
     if len(days) == 0:
@@ -406,45 +299,80 @@ def check_cross_sections(source: BatchSource, days: np.ndarray, *, config: DRMCo
     what = (f"the regression on K factors and an intercept needs at least K + 2 = {need} stocks a day, but "
             f"{int(thin.sum())} of {len(days)} {window} days have fewer (smallest: {int(counts[i])} stocks on {when})")
     if thin.mean() > MAX_THIN_SHARE:
-        raise ValueError(f"drm.n_factors (DRMConfig.n_factors) K={config.n_factors} is too large for the {window} "
+        raise ValueError(f"drm.n_factors K={config.n_factors} is too large for the {window} "
                          f"days: {what}, more than {MAX_THIN_SHARE:.0%}. Lower K or widen the universe.")
     logger.warning("K=%d, %s: those days are left out of the loss and the score", config.n_factors, what)
 
 
-def _resume_refusal(ck: dict[str, Any], identity: dict[str, str], config: DRMConfig) -> str | None:
-    """Why checkpoint ``ck`` must not be resumed by a run of ``identity``/``config``; ``None`` = resume.
-
-    The stopping rule may differ (:data:`RESUMABLE_FIELDS`) only while the checkpoint is a prefix
-    of the run the new rule gives: its epoch is within ``max_epochs`` and the new ``patience``
-    would not have stopped before any epoch it holds.
-    """
-    old = ck.get("identity")
-    if not isinstance(old, dict):
-        return "was written by a trainer without run identities"
-    diff = [k for k in IDENTITY_PARTS if old.get(k) != identity[k]]
-    if diff:
-        return f"belongs to a different run (differs in: {'/'.join(diff)})"
-    if ck.get("finished", True):
-        return "holds a finished run (a finished run is never resumed)"
-    if ck["epoch"] > config.max_epochs:
-        return f"is at epoch {ck['epoch']}, past max_epochs={config.max_epochs}"
-    best_epoch, best_r2 = 0, -math.inf
-    for j, row in enumerate(ck["history"][:-1], start=1):  # epochs 1..e-1: would epoch j+1 have run?
-        if row["valid_r2"] > best_r2:
-            best_epoch, best_r2 = j, row["valid_r2"]
-        if j - best_epoch >= config.patience:
-            return f"would have stopped after epoch {j} with patience={config.patience}"
-    return None
-
-
-def init_model(config: DRMConfig) -> DeepRiskModel:
-    """The network at the seeded initialisation :func:`fit_drm` starts from (``torch.manual_seed(config.seed)``).
+def init_model(config: DRMParams) -> DeepRiskModel:
+    """The network at the seeded initialisation :func:`fit_drm` starts from (:func:`~riskstudy.nn.loop.seed_all` of ``config.seed``).
 
     Evaluated as it is, it is the "untrained network" control: what the architecture, the
     per-day normalisation and the exposure smoothing give before any gradient step.
     """
-    torch.manual_seed(config.seed)
+    loop.seed_all(config.seed)
     return DeepRiskModel(config)
+
+
+def environment(config: DRMParams) -> dict[str, object]:
+    """:func:`~riskstudy.nn.loop.environment` of the device ``config`` resolves to."""
+    return loop.environment(config.resolved_device())
+
+
+class DRMTask:
+    """The Deep Risk Model as a :class:`~riskstudy.nn.loop.Task`: Adam, batched steps, score = validation mean R^2.
+
+    Parameters
+    ----------
+    source : BatchSource
+        Yields :class:`DayBatch` chunks.
+    train_days, valid_days : numpy.ndarray of int, shape (D_train,), (D_valid,)
+        Increasing panel rows; training runs in chronological order each epoch
+        (:func:`epoch_blocks`); validation continues from the training carry.
+    config : DRMParams
+        The validated ``drm`` section of the run.
+    """
+
+    name = "DRM"
+    metrics = METRICS
+    score = "r2"
+    modules = TRAINING_MODULES
+
+    def __init__(self, source: BatchSource, *, train_days: np.ndarray, valid_days: np.ndarray,
+                 config: DRMParams) -> None:
+        self.source, self.train_days, self.valid_days, self.params = source, train_days, valid_days, config
+        self.config = config.to_dict()
+        self.device = config.resolved_device()
+
+    def build_model(self) -> DeepRiskModel:
+        return DeepRiskModel(self.params).to(self.device)
+
+    def build_optimizer(self, model: DeepRiskModel) -> torch.optim.Optimizer:
+        return torch.optim.Adam(model.parameters(), lr=self.params.lr)
+
+    def n_steps(self, epoch: int) -> int:
+        blocks = epoch_blocks(self.train_days, config=self.params, epoch=epoch)
+        return sum(math.ceil(len(b) / self.params.batch_days) for b in blocks)
+
+    def train_epoch(self, model: DeepRiskModel, optimizer: torch.optim.Optimizer, epoch: int, *,
+                    progress: Callable[[], object]) -> tuple[dict[str, float], ExposureCarry]:
+        """One :func:`train_step` per batch of the epoch's blocks, from a cold carry; returns the means and the carry."""
+        carry = ExposureCarry(n_factors=self.params.n_factors, device=self.device)
+        train = Totals()
+        for block in epoch_blocks(self.train_days, config=self.params, epoch=epoch):
+            for batch in self.source.batches(block, self.params.batch_days):
+                train.merge(train_step(model, optimizer, batch.to(self.device), carry))
+                progress()
+        return train.means(), carry
+
+    def validate(self, model: DeepRiskModel, state: ExposureCarry | None) -> dict[str, float]:
+        return evaluate(model, self.source, self.valid_days, carry=state)
+
+    def data_parts(self) -> tuple[list[bytes], str]:
+        days = day_chunks(self.source, train_days=self.train_days, valid_days=self.valid_days)
+        inputs = input_fingerprint(self.source, np.concatenate([self.train_days, self.valid_days]),
+                                   batch_days=self.params.batch_days)
+        return days, inputs
 
 
 def fit_drm(
@@ -452,7 +380,7 @@ def fit_drm(
     *,
     train_days: np.ndarray,
     valid_days: np.ndarray,
-    config: DRMConfig,
+    config: DRMParams,
     checkpoint_path: str | os.PathLike | None = None,
     live: Live | None = None,
 ) -> FitResult:
@@ -462,30 +390,26 @@ def fit_drm(
     ----------
     source : BatchSource
         Yields :class:`DayBatch` chunks.
-    train_days, valid_days : numpy.ndarray of int
-        Increasing panel rows; training runs in chronological order each epoch.
-    config : DRMConfig
-        Hyper-parameters.
+    train_days, valid_days : numpy.ndarray of int, shape (D_train,), (D_valid,)
+        Increasing panel rows.
+    config : DRMParams
+        The validated ``drm`` section of the run (``seed``, ``max_epochs``, ``patience`` included).
     checkpoint_path : path-like, optional
-        Written (atomically) after every epoch with the run identity (:func:`run_identity`),
-        a ``finished`` flag (early stop or ``max_epochs``), config, model/optimizer state,
-        epoch, history, RNG state and the best weights. An existing checkpoint is resumed only
-        when it is unfinished and of the same run (only :data:`RESUMABLE_FIELDS` may differ,
-        see :func:`_resume_refusal`); otherwise it is removed and training starts fresh (logged).
+        See :func:`riskstudy.nn.loop.fit`: resumed only when unfinished and of the same run.
     live : dvclive.Live-like, optional
         Receives ``train|valid/{loss,r2,penalty}`` per epoch and ``next_step()``.
 
     Returns
     -------
     FitResult
-        Model restored to the best validation epoch.
+        Model restored to the best validation epoch; history columns :data:`HISTORY_COLUMNS`.
 
     Raises
     ------
     ValueError
-        Before any training, when a training or validation day has fewer than ``K + 2`` members
-        (:func:`check_cross_sections`); after an epoch whose training loss or validation R^2 is
-        not finite (no checkpoint is written for it).
+        Before any training, when a window is empty or too many of its days have fewer than
+        ``K + 2`` members (:func:`check_cross_sections`); after an epoch whose training loss or
+        validation R^2 is not finite.
     """
     train_days, valid_days = np.asarray(train_days, dtype=np.int64), np.asarray(valid_days, dtype=np.int64)
     if len(train_days) == 0 or len(valid_days) == 0:
@@ -493,87 +417,9 @@ def fit_drm(
                          f"got {len(train_days)} and {len(valid_days)} days")
     check_cross_sections(source, train_days, config=config, window="training")
     check_cross_sections(source, valid_days, config=config, window="validation")
-    device = config.resolved_device()
-    model = init_model(config).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    history: list[dict[str, float]] = []
-    best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-    best_epoch, best_r2, start = 0, -math.inf, 0
-    path = Path(checkpoint_path) if checkpoint_path is not None else None
-    identity: dict[str, str] = {}
-    if path is not None:
-        identity = run_identity(source, train_days=train_days, valid_days=valid_days, config=config)
-    if path is not None and path.exists():
-        try:
-            ck = torch.load(path, map_location="cpu", weights_only=True)
-            refusal = _resume_refusal(ck, identity, config)
-        except (RuntimeError, EOFError, OSError, KeyError, TypeError, ValueError) as err:
-            ck, refusal = None, f"cannot be read ({type(err).__name__}: {err})"
-        if refusal is None:
-            model.load_state_dict(ck["model"])
-            optimizer.load_state_dict(ck["optimizer"])
-            history, best_state, start = ck["history"], ck["best_state"], ck["epoch"]
-            best_epoch, best_r2 = ck["best_epoch"], ck["best_valid_r2"]
-            _set_rng_state(ck["rng"])
-            logger.info("resuming DRM training from %s after epoch %d (same run identity)", path, start)
-        else:
-            logger.warning("checkpoint %s %s; starting fresh", path, refusal)
-            path.unlink()
-    finished = False
-
-    def save(epoch: int) -> None:
-        _save_checkpoint(path, {
-            "identity": identity, "finished": finished, "config": config.to_dict(), "epoch": epoch,
-            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "history": history,
-            "best_state": best_state, "best_epoch": best_epoch, "best_valid_r2": best_r2, "rng": _rng_state()})
-
-    epoch = start
-    with _deterministic():
-        for epoch in range(start + 1, config.max_epochs + 1):
-            if epoch - 1 - best_epoch >= config.patience:
-                logger.info("early stopping: no validation improvement for %d epochs", config.patience)
-                epoch -= 1
-                break
-            t0 = time.perf_counter()
-            model.train()
-            carry = ExposureCarry(n_factors=config.n_factors, device=device)
-            train = Totals()
-            blocks = epoch_blocks(train_days, config=config, epoch=epoch)
-            n_batches = sum(math.ceil(len(b) / config.batch_days) for b in blocks)
-            with tqdm(total=n_batches, desc=f"DRM epoch {epoch}", leave=False, disable=None) as bar:
-                for block in blocks:
-                    for batch in source.batches(block, config.batch_days):
-                        step = train_step(model, optimizer, batch.to(device), carry)
-                        train.merge(step)
-                        bar.update()
-            valid = evaluate(model, source, valid_days, carry=carry)
-            row = {"epoch": epoch, **{f"train_{k}": v for k, v in train.means().items()},
-                   **{f"valid_{k}": v for k, v in valid.items()}, "seconds": time.perf_counter() - t0}
-            if not (math.isfinite(row["train_loss"]) and math.isfinite(row["valid_r2"])):
-                raise ValueError(f"DRM epoch {epoch}: non-finite training loss {row['train_loss']} or validation "
-                                 f"R^2 {row['valid_r2']} (K={config.n_factors}); no checkpoint written for it")
-            history.append(row)
-            if valid["r2"] > best_r2:
-                best_r2, best_epoch = valid["r2"], epoch
-                best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-            logger.info("DRM epoch %d: train loss %.4f R2 %.4f penalty %.3f | valid R2 %.4f (best %.4f @ %d) | %.1fs",
-                        epoch, row["train_loss"], row["train_r2"], row["train_penalty"], row["valid_r2"],
-                        best_r2, best_epoch, row["seconds"])
-            if live is not None:
-                for k in ("loss", "r2", "penalty"):
-                    live.log_metric(f"train/{k}", row[f"train_{k}"])
-                    live.log_metric(f"valid/{k}", row[f"valid_{k}"])
-                live.next_step()
-            finished = epoch >= config.max_epochs or epoch - best_epoch >= config.patience
-            if path is not None:
-                save(epoch)
-    if path is not None and not finished:  # stopped without a training epoch in this call (resumed at the end)
-        finished = True
-        save(epoch)
-    model.load_state_dict(best_state)
-    model.eval()
-    return FitResult(model=model, history=pd.DataFrame(history, columns=HISTORY_COLUMNS), best_epoch=best_epoch,
-                     environment=environment(config))
+    task = DRMTask(source, train_days=train_days, valid_days=valid_days, config=config)
+    return loop.fit(task, max_epochs=config.max_epochs, patience=config.patience, seed=config.seed,
+                    checkpoint_path=checkpoint_path, live=live)
 
 
 @torch.inference_mode()

@@ -1,4 +1,4 @@
-"""Tests for riskstudy.models.drm: config validation, GAT, normalisation, smoothing, network."""
+"""Tests for riskstudy.nn.drm: config validation, GAT, normalisation, smoothing, network."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from riskstudy.models.drm import (
+from riskstudy.config import ConfigError, DRMParams
+from riskstudy.nn.drm import (
     NEG_SLOPE,
     DeepRiskModel,
-    DRMConfig,
     StockGAT,
     _dropout_bytes,
     _keep_mask,
@@ -27,20 +27,20 @@ from riskstudy.models.drm import (
     ("train_days_per_epoch", 0), ("gat_chunk_days", 0), ("seed", -1), ("device", "nonsense"), ("gat", 1),
 ])
 def test_config_validation_names_the_field(field: str, value: object) -> None:
-    kwargs = {"n_factors": 4, field: value}
-    with pytest.raises(ValueError, match=f"DRMConfig.{field}"):
-        DRMConfig(**kwargs)
+    key = "lambda" if field == "lambda_" else field  # the params.yaml key
+    with pytest.raises(ConfigError, match=f"drm.{key}"):
+        DRMParams(n_factors=4).with_overrides(**{field: value})
 
 
 def test_config_roundtrip_and_unknown_fields() -> None:
-    c = DRMConfig(n_factors=6, train_days_per_epoch=128)
-    assert DRMConfig.from_dict(c.to_dict()) == c
-    with pytest.raises(ValueError, match="bogus"):
-        DRMConfig.from_dict({**c.to_dict(), "bogus": 1})
-    assert DRMConfig(n_factors=2, device="cpu").resolved_device() == torch.device("cpu")
+    c = DRMParams(n_factors=6, train_days_per_epoch=128)
+    assert DRMParams.model_validate(c.to_dict()) == c
+    with pytest.raises(ConfigError, match="bogus"):
+        c.with_overrides(bogus=1)
+    assert DRMParams(n_factors=2, device="cpu").resolved_device() == torch.device("cpu")
     if not torch.cuda.is_available():
-        with pytest.raises(ValueError, match="DRMConfig.device"):
-            DRMConfig(n_factors=2, device="cuda").resolved_device()
+        with pytest.raises(ValueError, match="drm.device"):
+            DRMParams(n_factors=2, device="cuda").resolved_device()
 
 
 def _naive_gat(gat: StockGAT, x: torch.Tensor, mask: torch.Tensor, keep: torch.Tensor | None) -> torch.Tensor:
@@ -140,7 +140,7 @@ def test_gat_never_mixes_days_and_ignores_non_members(make_batch) -> None:
 def test_model_shapes_day_isolation_and_non_member_invariance(make_batch, gat: bool) -> None:
     b = make_batch(n_days=3, n_stocks=15, seq_len=20)
     torch.manual_seed(0)
-    model = DeepRiskModel(DRMConfig(n_factors=6, gat=gat, attn_dropout=0.0)).double().eval()
+    model = DeepRiskModel(DRMParams(n_factors=6, gat=gat, attn_dropout=0.0)).double().eval()
     f = model(b.x, b.mask, b.size)
     assert f.shape == (3, 15, 6)
     assert torch.all(f[~b.mask] == 0)

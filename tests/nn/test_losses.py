@@ -1,4 +1,4 @@
-"""Tests for riskstudy.models.losses: WLS R^2, collinearity penalty, per-day loss."""
+"""Tests for riskstudy.nn.losses: WLS R^2, collinearity penalty, per-day loss."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from riskstudy.models.losses import drm_day_losses, factor_penalty, label_valid, regression_r2
+from riskstudy.nn.losses import drm_day_losses, factor_penalty, label_valid, regression_r2
 
 
 

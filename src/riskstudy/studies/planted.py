@@ -22,12 +22,12 @@ import numpy as np
 import pandas as pd
 
 from riskstudy.config import Params, SplitConfig
-from riskstudy.data.prepare import MarketData
+from riskstudy.data.market import MarketData
 from riskstudy.data.synthetic import make_synthetic_market
 from riskstudy.evaluation.forecast import random_portfolios, restrict_portfolios
-from riskstudy.models.study import build_dataset, full_exposures, model_config, split_days, train_and_predict
+from riskstudy.factors.drm_runs import build_dataset, full_exposures, model_config, split_days, train_and_predict
+from riskstudy.factors.srm import pca_exposures
 from riskstudy.risk.covariance import FactorRiskModel
-from riskstudy.risk.estimators import pca_exposures
 from riskstudy.risk.factor_model import EvalWindow, factor_risk_models
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ def planted_factor_check(
     days = split_days(ds, p, train_start=split.train_start)
     run = train_and_predict(ds, days, model_config(p, n_factors=k, seed=seed))
     exposures = {
-        "PCA": pca_exposures(panel["ret"], k=k, window=min(p.risk.srm_window, i_tr), refit_every=p.risk.srm_refit_every, mask=panel.member),
+        "PCA": pca_exposures(panel["ret"], k=k, window=min(p.srm.window, i_tr), refit_every=p.srm.refit_every, mask=panel.member),
         "DRM": full_exposures(run, panel.shape[0]).astype(float),
     }
     # row t of the ground truth is the law of day t's returns given t-1, so the true exposures that

@@ -19,7 +19,7 @@ on raw ``x``, so ``K`` is unchanged. LeakyReLU uses PyTorch's default slope 0.01
 
 The concatenated factors are normalised per day (:func:`normalize_exposures`) and *then*
 smoothed across consecutive days (:func:`smooth_exposures`); the smoothed exposures feed the
-loss and are what :func:`~riskstudy.models.train.predict_exposures` returns. Normalising first
+loss and are what :func:`~riskstudy.nn.drm_train.predict_exposures` returns. Normalising first
 makes the smoothing average like-scaled cross-sections (raw network outputs have arbitrary,
 drifting scale); the smoothed exposures are convex combinations of normalised ones, so their
 cross-sectional scale stays close to, but not exactly, 1.
@@ -46,123 +46,17 @@ without dropout).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from riskstudy.config import DRMParams
+
 #: Negative slope of every LeakyReLU (PyTorch's default).
 NEG_SLOPE = 0.01
-
-
-@dataclass(frozen=True)
-class DRMConfig:
-    """Hyper-parameters of the Deep Risk Model and its trainer (paper defaults).
-
-    Attributes
-    ----------
-    n_factors : int
-        K, number of risk factors (even: K/2 per branch).
-    n_features : int
-        P, input features per time step.
-    hidden_size, num_layers : int
-        GRU width and depth.
-    gat : bool
-        Use the GAT branch; ``False`` replaces it by a second plain GRU branch.
-    attn_dropout : float
-        Dropout on attention weights (training only), in [0, 1); applied with probability
-        ``round(256 p) / 256`` (8 random bits per weight; exact for the paper's 0.5).
-    rho : float
-        Exposure smoothing :math:`\\hat F_t = \\rho \\hat F_{t-1} + (1-\\rho) F_t`, in [0, 1).
-    lambda_ : float
-        Collinearity penalty weight (>= 0).
-    horizon : int
-        H, number of future single-day returns in the loss (1 = single task).
-    lr : float
-        Adam learning rate.
-    batch_days : int
-        Consecutive days per optimizer step.
-    max_epochs, patience : int
-        Epoch limit and early-stopping patience on validation mean R^2.
-    train_days_per_epoch : int or None
-        Subsample each epoch to this many days in random contiguous blocks of ``batch_days``
-        (``None`` = all training days).
-    gat_chunk_days : int
-        Days per GAT chunk (memory bound, see module docstring).
-    seed : int
-        Seed for initialisation, dropout and block sampling.
-    device : str
-        ``"auto"`` (CUDA if available else CPU) or a torch device string.
-    """
-
-    n_factors: int
-    n_features: int = 5
-    hidden_size: int = 32
-    num_layers: int = 2
-    gat: bool = True
-    attn_dropout: float = 0.5
-    rho: float = 0.99
-    lambda_: float = 0.01
-    horizon: int = 20
-    lr: float = 2e-4
-    batch_days: int = 64
-    max_epochs: int = 100
-    patience: int = 20
-    train_days_per_epoch: int | None = None
-    gat_chunk_days: int = 1
-    seed: int = 0
-    device: str = "auto"
-
-    def __post_init__(self) -> None:
-        positive = ("n_factors", "n_features", "hidden_size", "num_layers", "horizon", "batch_days",
-                    "max_epochs", "patience", "gat_chunk_days")
-        for name in positive:
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"DRMConfig.{name} must be a positive int, got {value!r}")
-        if self.n_factors % 2:
-            raise ValueError(f"DRMConfig.n_factors must be even (K/2 factors per branch), got {self.n_factors}")
-        if not isinstance(self.gat, bool):
-            raise ValueError(f"DRMConfig.gat must be a bool, got {self.gat!r}")
-        for name in ("attn_dropout", "rho"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise ValueError(f"DRMConfig.{name} must lie in [0, 1), got {getattr(self, name)!r}")
-        if not self.lambda_ >= 0.0:
-            raise ValueError(f"DRMConfig.lambda_ must be >= 0, got {self.lambda_!r}")
-        if not self.lr > 0.0:
-            raise ValueError(f"DRMConfig.lr must be > 0, got {self.lr!r}")
-        tdpe = self.train_days_per_epoch
-        if tdpe is not None and (not isinstance(tdpe, int) or isinstance(tdpe, bool) or tdpe < 1):
-            raise ValueError(f"DRMConfig.train_days_per_epoch must be None or a positive int, got {tdpe!r}")
-        if not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"DRMConfig.seed must be a non-negative int, got {self.seed!r}")
-        if self.device != "auto":
-            try:
-                torch.device(self.device)
-            except (RuntimeError, TypeError) as err:
-                raise ValueError(f"DRMConfig.device must be 'auto' or a torch device, got {self.device!r}") from err
-
-    def to_dict(self) -> dict[str, object]:
-        """Plain dict (checkpoint / params.yaml friendly)."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, object]) -> DRMConfig:
-        """Inverse of :meth:`to_dict`; unknown keys raise ``ValueError`` naming them."""
-        unknown = set(values) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"DRMConfig got unknown fields {sorted(unknown)}")
-        return cls(**values)
-
-    def resolved_device(self) -> torch.device:
-        """``device`` with ``"auto"`` resolved to CUDA when available, else CPU; an unavailable CUDA raises."""
-        if self.device == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        device = torch.device(self.device)
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"DRMConfig.device={self.device!r} but CUDA is not available (use 'auto' or 'cpu')")
-        return device
+#: P, input features per time step: open, high, low, close and volume (:mod:`riskstudy.features.drm_inputs`).
+N_FEATURES = 5
 
 
 def _dropout_bytes(shape: torch.Size, *, seed: int, device: torch.device) -> torch.Tensor:
@@ -482,17 +376,20 @@ class DeepRiskModel(nn.Module):
 
     Parameters
     ----------
-    config : DRMConfig
-        Architecture fields used: ``n_factors, n_features, hidden_size, num_layers, gat,
-        attn_dropout, gat_chunk_days``.
+    config : DRMParams
+        The validated ``drm`` section of one run. Architecture fields used: ``n_factors,
+        hidden_size, num_layers, gat, attn_dropout, gat_chunk_days``; the input width is
+        ``n_features`` (default :data:`N_FEATURES`).
+    n_features : int
+        P, input features per time step.
     """
 
-    def __init__(self, config: DRMConfig) -> None:
+    def __init__(self, config: DRMParams, *, n_features: int = N_FEATURES) -> None:
         super().__init__()
         self.config = config
-        head = dict(n_features=config.n_features, hidden_size=config.hidden_size,
+        head = dict(n_features=n_features, hidden_size=config.hidden_size,
                     num_layers=config.num_layers, n_out=config.n_factors // 2)
-        self.gat = (StockGAT(n_features=config.n_features, dropout=config.attn_dropout,
+        self.gat = (StockGAT(n_features=n_features, dropout=config.attn_dropout,
                              chunk_days=config.gat_chunk_days) if config.gat else None)
         self.head_1 = GRUHead(**head)  # on x - GAT(x), or on x when gat=False
         self.head_2 = GRUHead(**head)  # on x
