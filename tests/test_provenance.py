@@ -20,9 +20,10 @@ def raw() -> dict:
 
 @pytest.mark.parametrize(("path", "expected"), [
     ("reports/metrics/data_us.json", ["paths", "split", "data.us"]),
-    ("reports/metrics/table1_cn.json", ["split", "style", "risk", "drm.n_factors", "drm.k_double", "drm.seeds"]),
+    ("reports/metrics/table1_cn.json", ["split", "risk", "style", "srm", "dense", "drm.n_factors", "drm.k_double", "drm.seeds",
+                                        "evaluation"]),
     ("reports/metrics/drm_training_us.json", ["split", "features", "drm"]),
-    ("reports/metrics/planted.json", ["features", "drm", "risk", "planted"]),
+    ("reports/metrics/planted.json", ["features", "drm", "risk", "srm", "planted"]),
     ("reports/metrics/ablations_us.json", ["ablations", "drm.lambda"]),
     ("data/ablations/us/lambda/lam0.1_s2.json", ["split", "features", "risk", "ablations", *ABL_NET, "drm.gat", "drm.horizon"]),
     ("data/ablations/cn/gat/nogat_k12_s0.json", ["split", "features", "risk", "ablations", *ABL_NET, "drm.lambda", "drm.horizon"]),

@@ -13,7 +13,6 @@ import pytest
 from pydantic import Field
 
 from riskstudy.config import ConfigError, Params, _Strict, render_profile, validate_params
-from riskstudy.data.market import MarketData
 from riskstudy.data.synthetic import make_synthetic_market
 from riskstudy.evaluation.pipeline import (
     assemble,
@@ -63,19 +62,15 @@ class TrueExposures(FactorModel):
 @pytest.fixture(scope="module")
 def synthetic():
     market = make_synthetic_market(n_days=420, n_stocks=40, n_factors=2, n_sectors=2, seed=3)
-    panel = market.panel
-    d = panel.dates
     raw = render_profile("smoke", ROOT / "profiles")
-    raw["split"] = {"train_start": str(d[0].date()), "train_end": str(d[199].date()), "valid_start": str(d[200].date()),
-                    "valid_end": str(d[299].date()), "test_start": str(d[300].date()), "test_end": str(d[-1].date())}
+    raw["split"] = market.split(train_end=199, valid_end=299).model_dump()
     raw["srm"] = {"window": 60, "refit_every": 21}
     raw["dense"] = {"window": 80, "estimators": ["ledoit_wolf"], "poet_k": 2}
     raw["risk"] = {**raw["risk"], "min_history": 20, "n_random_portfolios": 3}
     raw["evaluation"] = {"models": ["srm", "toy", "dense"], "table2_model": "Toy"}
     raw["toy"] = {"lag": 0}
     params = ToyParams.model_validate(raw)
-    md = MarketData(panel, pd.Series(np.nanmean(panel["ret"], 1), index=d), "synthetic equal-weight")
-    return market, md, params
+    return market, market.market_data(), params
 
 
 @pytest.fixture

@@ -38,21 +38,17 @@ def test_model_config_validates_the_overrides_once(params, overrides, key) -> No
 def test_deep_risk_factor_model_is_the_study_run_behind_the_interface() -> None:
     """fit/exposures give exactly the exposures of the study's own path (build_dataset, split_days, train_and_predict)."""
     import numpy as np
-    import pandas as pd
 
-    from riskstudy.data.market import MarketData
     from riskstudy.data.synthetic import make_synthetic_market
     from riskstudy.factors.drm_runs import DeepRiskFactorModel, build_dataset, split_days, train_and_predict, untrained_run
 
     market = make_synthetic_market(n_days=620, n_stocks=24, n_factors=2, n_sectors=2, seed=1)
-    panel = market.panel
-    d = panel.dates
+    panel, d = market.panel, market.panel.dates
     raw = render_profile("smoke", ROOT / "profiles")
-    raw["split"] = {"train_start": str(d[0].date()), "train_end": str(d[349].date()), "valid_start": str(d[350].date()),
-                    "valid_end": str(d[479].date()), "test_start": str(d[480].date()), "test_end": str(d[-1].date())}
+    raw["split"] = market.split(train_end=349, valid_end=479).model_dump()
     raw["drm"] = {**raw["drm"], "train_start": None, "train_days_per_epoch": 32}
     params = validate_params(raw)
-    md = MarketData(panel, pd.Series(np.nanmean(panel["ret"], 1), index=d), "eq")
+    md = market.market_data()
     rows = {n: np.arange(len(d))[panel.date_slice(*params.split.window(n))] for n in ("train", "valid")}
     ds = build_dataset(md, params)
     days = split_days(ds, params)

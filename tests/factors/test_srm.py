@@ -2,22 +2,11 @@
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from riskstudy.config import SRMConfig
 from riskstudy.data.panel import NUMERIC_FIELDS, Panel
 from riskstudy.data.market import MarketData
 from riskstudy.factors.srm import PCAFactorModel, pca_exposures
-
-
-@pytest.fixture(scope="module")
-def one_factor():
-    """Returns from a one-factor model: r = beta * f + e, T=320, N=40."""
-    rng = np.random.default_rng(0)
-    T, N = 320, 40
-    beta = rng.uniform(0.5, 1.5, N)
-    r = rng.standard_normal((T, 1)) * 0.01 * beta + rng.standard_normal((T, N)) * 0.005
-    return r, beta
 
 
 def test_pca_exposures_recover_factor_and_no_lookahead(one_factor):

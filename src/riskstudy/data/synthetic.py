@@ -50,6 +50,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from riskstudy.config import SplitConfig
+from riskstudy.data.market import MarketData
 from riskstudy.data.panel import Panel, returns_from_close
 
 REGIME_VOL = np.array([1.0, 2.0])  # volatility multiplier m_s (calm, stress)
@@ -106,6 +108,20 @@ class SyntheticMarket:
             Specific variances (the diagonal of the specific covariance).
         """
         return self.exposures[t], self.factor_cov[t], self.specific_var[t]
+
+    def market_data(self) -> MarketData:
+        """The panel with an equal-weight benchmark (the mean return of the day's stocks), as a prepared market."""
+        ret = self.panel["ret"]
+        has = np.isfinite(ret).any(axis=1)
+        bench = np.full(len(ret), np.nan)
+        bench[has] = np.nanmean(ret[has], axis=1)
+        return MarketData(self.panel, pd.Series(bench, index=self.panel.dates), "synthetic equal-weight")
+
+    def split(self, *, train_end: int, valid_end: int) -> SplitConfig:
+        """Train on rows ``0..train_end``, validate on ``train_end + 1..valid_end``, test on the rest."""
+        d = self.panel.dates
+        return SplitConfig(train_start=d[0].date(), train_end=d[train_end].date(), valid_start=d[train_end + 1].date(),
+                           valid_end=d[valid_end].date(), test_start=d[valid_end + 1].date(), test_end=d[-1].date())
 
     def dense_covariance(self, t: int) -> np.ndarray:
         """The ``(N, N)`` matrix ``B F B' + diag(D)`` of day ``t`` (tests only)."""

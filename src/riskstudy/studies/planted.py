@@ -21,8 +21,7 @@ import logging
 import numpy as np
 import pandas as pd
 
-from riskstudy.config import Params, SplitConfig
-from riskstudy.data.market import MarketData
+from riskstudy.config import Params
 from riskstudy.data.synthetic import make_synthetic_market
 from riskstudy.evaluation.forecast import random_portfolios, restrict_portfolios
 from riskstudy.factors.drm_runs import build_dataset, full_exposures, model_config, split_days, train_and_predict
@@ -50,13 +49,12 @@ def planted_factor_check(
     panel = market.panel
     d = panel.dates
     i_tr, i_va = int(0.5 * n_days), int(0.7 * n_days)
-    split = SplitConfig(train_start=d[0].date(), train_end=d[i_tr].date(), valid_start=d[i_tr + 1].date(),
-                        valid_end=d[i_va].date(), test_start=d[i_va + 1].date(), test_end=d[-1].date())
+    split = market.split(train_end=i_tr, valid_end=i_va)
     p = params.model_copy(update={"split": split})
     window = EvalWindow.from_dates(panel, history_start=split.valid_start, test_start=split.test_start, test_end=split.test_end)
     k = n_factors + n_factors % 2
 
-    md = MarketData(panel, pd.Series(np.nanmean(panel["ret"], 1), index=d), "synthetic equal-weight")
+    md = market.market_data()
     ds = build_dataset(md, p)
     days = split_days(ds, p, train_start=split.train_start)
     run = train_and_predict(ds, days, model_config(p, n_factors=k, seed=seed))
