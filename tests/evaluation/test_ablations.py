@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from riskstudy.config import render_profile, validate_params
-from riskstudy.evaluation.ablations import aggregate, mean_ci, verdict
+from riskstudy.evaluation.ablations import aggregate
+from riskstudy.evaluation.claims import mean_ci, verdict
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -4,7 +4,8 @@ The runs themselves (one DVC stage per configuration and seed) are trained by
 :mod:`riskstudy.studies.ablations`; each writes one JSON file with the test-window mean R^2,
 per-factor VIF, GMV volatility and the daily lag-1 rank autocorrelation of the exposures.
 :func:`aggregate` turns those files into the tables of notebook 30 with means and 95%
-intervals over seeds; :func:`claim_table` states the verdict on each claim of the paper.
+intervals over seeds, compared by the study's one verdict rule (:func:`riskstudy.evaluation.claims.verdict`);
+:func:`claim_table` states the verdict on each claim of the paper.
 """
 
 from __future__ import annotations
@@ -14,31 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
-
 from riskstudy.config import Params
-
-
-def mean_ci(values, level: float = 0.95) -> dict:
-    """Mean and a Student-t interval over seeds: ``{"mean", "lo", "hi", "n"}``."""
-    v = np.asarray(values, dtype=float)
-    v = v[np.isfinite(v)]
-    m = float(v.mean()) if len(v) else float("nan")
-    if len(v) < 2:
-        return {"mean": m, "lo": float("nan"), "hi": float("nan"), "n": int(len(v))}
-    half = float(stats.t.ppf(0.5 + level / 2, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)))
-    return {"mean": m, "lo": m - half, "hi": m + half, "n": int(len(v))}
-
-
-def verdict(a: dict, b: dict, *, higher_is_better: bool = True) -> str:
-    """``"win"``/``"loss"`` for ``a`` against ``b`` when the 95% intervals do not overlap, else ``"tie"``."""
-    if not all(np.isfinite([a["lo"], a["hi"], b["lo"], b["hi"]])):
-        return "tie (too few seeds)"
-    if a["lo"] > b["hi"]:
-        return "win" if higher_is_better else "loss"
-    if a["hi"] < b["lo"]:
-        return "loss" if higher_is_better else "win"
-    return "tie"
+from riskstudy.evaluation.claims import mean_ci, verdict
 
 
 def load_runs(directory: str | Path) -> pd.DataFrame:

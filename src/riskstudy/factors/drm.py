@@ -3,7 +3,7 @@
 The DRM is trained in the ``drm`` stage (notebook 20, :func:`~riskstudy.factors.drm_runs.train_suite`),
 which writes one exposure file per K and seed, and one per K for the untrained control, to
 ``<models_dir>/<market>/``. Scoring reads them (:class:`~riskstudy.factors.base.StoredExposures`),
-so a change to the risk pipeline never retrains a network. :class:`DeepRiskFactorModel` is the
+so a change to the risk pipeline never retrains a network. :class:`~riskstudy.factors.drm_runs.DeepRiskFactorModel` is the
 same network behind the :class:`~riskstudy.factors.base.FactorModel` interface, for code that fits
 and predicts in one process (the planted-factor check, tests).
 """
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 
 from riskstudy import paths
 from riskstudy.config import Params
