@@ -152,6 +152,7 @@ class DRMParams(_Strict):
 
     n_factors: int = Field(10, gt=0)
     hidden_size: int = Field(32, gt=0)
+    encoder: Literal["gru"] = "gru"  # sequence encoder of both heads (riskstudy.nn.encoders.ENCODERS)
     num_layers: int = Field(2, gt=0)
     gat: StrictBool = True
     attn_dropout: float = Field(0.5, ge=0, lt=1)

@@ -8,13 +8,14 @@ is ``K`` risk-factor exposures, built from two branches of ``K / 2`` factors eac
    :math:`e_{ij} = \mathrm{LeakyReLU}(a_1^\top z_i + a_2^\top z_j) / \sqrt{2P}`, softmax over
    members :math:`j`, attention dropout, :math:`h_i = \mathrm{LeakyReLU}(\sum_j \alpha_{ij} z_j)`.
    The residual :math:`x - h` (the part of a stock's sequence not explained by its attention
-   neighbourhood) feeds a GRU head.
-2. **GRU branch.** A GRU head on the raw ``x``.
+   neighbourhood) feeds a factor head.
+2. **GRU branch.** A factor head on the raw ``x``.
 
-A GRU head is a 2-layer GRU (hidden 32), attention pooling over its ``L`` hidden states
-(score :math:`v^\top \tanh(U h_\tau + b)`, softmax over time, weighted sum) concatenated with
-the last hidden state, then a linear map to ``K / 2`` factors. ``gat=False`` (the
-"disable GAT" ablation) replaces the GAT branch by a second, independently initialised GRU head
+A factor head is a sequence encoder (:mod:`riskstudy.nn.encoders`; by default the paper's
+2-layer GRU, hidden 32, with attention pooling over its ``L`` hidden states -- score
+:math:`v^\top \tanh(U h_\tau + b)`, softmax over time, weighted sum -- concatenated with the
+last hidden state), then a linear map to ``K / 2`` factors. ``gat=False`` (the
+"disable GAT" ablation) replaces the GAT branch by a second, independently initialised factor head
 on raw ``x``, so ``K`` is unchanged. LeakyReLU uses PyTorch's default slope 0.01 (``NEG_SLOPE``).
 
 The concatenated factors are normalised per day (:func:`normalize_exposures`) and *then*
@@ -52,6 +53,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from riskstudy.config import DRMParams
+from riskstudy.nn.encoders import make_encoder
 
 #: Negative slope of every LeakyReLU (PyTorch's default).
 NEG_SLOPE = 0.01
@@ -254,28 +256,25 @@ class StockGAT(nn.Module):
         return F.leaky_relu(torch.cat(out), NEG_SLOPE).view(B, L, M, P).transpose(1, 2)
 
 
-class GRUHead(nn.Module):
-    """2-layer GRU + attention pooling over time (concatenated with the last state) + linear map.
+class FactorHead(nn.Module):
+    """A sequence encoder (:mod:`riskstudy.nn.encoders`, the GRU of the paper by default) and a linear map to factors.
 
     Parameters
     ----------
     n_features, hidden_size, num_layers, n_out : int
-        Input width P, GRU width/depth, output factors.
+        Input width P, encoder width/depth, output factors.
+    encoder : str
+        Name in :data:`riskstudy.nn.encoders.ENCODERS`.
     """
 
-    def __init__(self, *, n_features: int, hidden_size: int, num_layers: int, n_out: int) -> None:
+    def __init__(self, *, n_features: int, hidden_size: int, num_layers: int, n_out: int, encoder: str = "gru") -> None:
         super().__init__()
-        self.gru = nn.GRU(n_features, hidden_size, num_layers=num_layers, batch_first=True)
-        self.score = nn.Sequential(nn.Linear(hidden_size, hidden_size), nn.Tanh(),
-                                   nn.Linear(hidden_size, 1, bias=False))
-        self.out = nn.Linear(2 * hidden_size, n_out)
+        self.encoder = make_encoder(encoder, n_features=n_features, hidden_size=hidden_size, num_layers=num_layers)
+        self.out = nn.Linear(self.encoder.out_features, n_out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Map sequences ``(S, L, P)`` to factors ``(S, n_out)``."""
-        h, _ = self.gru(x)  # (S, L, H)
-        alpha = torch.softmax(self.score(h), dim=1)  # (S, L, 1), over time
-        pooled = (alpha * h).sum(dim=1)
-        return self.out(torch.cat([pooled, h[:, -1]], dim=-1))
+        return self.out(self.encoder(x))
 
 
 def normalize_exposures(
@@ -388,11 +387,11 @@ class DeepRiskModel(nn.Module):
         super().__init__()
         self.config = config
         head = dict(n_features=n_features, hidden_size=config.hidden_size,
-                    num_layers=config.num_layers, n_out=config.n_factors // 2)
+                    num_layers=config.num_layers, n_out=config.n_factors // 2, encoder=config.encoder)
         self.gat = (StockGAT(n_features=n_features, dropout=config.attn_dropout,
                              chunk_days=config.gat_chunk_days) if config.gat else None)
-        self.head_1 = GRUHead(**head)  # on x - GAT(x), or on x when gat=False
-        self.head_2 = GRUHead(**head)  # on x
+        self.head_1 = FactorHead(**head)  # on x - GAT(x), or on x when gat=False
+        self.head_2 = FactorHead(**head)  # on x
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor, size: torch.Tensor) -> torch.Tensor:
         """Normalised exposures of every (day, stock).
@@ -410,7 +409,7 @@ class DeepRiskModel(nn.Module):
         -------
         torch.Tensor, shape (B, M, K)
             Exposures normalised per day (:func:`normalize_exposures`), 0 off-mask.
-            Only member rows go through the GRU heads.
+            Only member rows go through the factor heads.
         """
         x = torch.where(mask[..., None, None], x, torch.zeros_like(x))
         x1 = x - self.gat(x, mask) if self.gat is not None else x

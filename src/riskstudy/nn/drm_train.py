@@ -52,7 +52,7 @@ logger = logging.getLogger(__name__)
 #: Modules whose source computes a training result from (config, days, inputs): the code part of a
 #: run identity. ``factors.drm_runs`` only chooses the config, days and inputs, which are hashed directly.
 TRAINING_MODULES: tuple[str, ...] = (
-    "riskstudy.features.batch", "riskstudy.nn.drm", "riskstudy.nn.losses", "riskstudy.nn.drm_train",
+    "riskstudy.features.batch", "riskstudy.nn.drm", "riskstudy.nn.encoders", "riskstudy.nn.losses", "riskstudy.nn.drm_train",
     "riskstudy.nn.loop", "riskstudy.features.drm_inputs", "riskstudy.features.weights", "riskstudy.features.windows",
     "riskstudy.data.panel",
 )
