@@ -152,16 +152,26 @@ class DRMParams(_Strict):
 
     n_factors: int = Field(10, gt=0)
     hidden_size: int = Field(32, gt=0)
-    encoder: Literal["gru"] = "gru"  # sequence encoder of both heads (riskstudy.nn.encoders.ENCODERS)
+    encoder: Literal["gru", "linear"] = "gru"  # sequence encoder of both heads (riskstudy.nn.encoders.ENCODERS)
     num_layers: int = Field(2, gt=0)
     gat: StrictBool = True
     attn_dropout: float = Field(0.5, ge=0, lt=1)
     rho: float = Field(0.99, ge=0, lt=1)
+    # smoothing weight while training; None = rho (the paper). 0 trains on unsmoothed exposures and applies rho after
+    rho_train: float | None = Field(None, ge=0, lt=1)
     lambda_: float = Field(0.01, ge=0, alias="lambda")
+    # lambda ramps linearly from 0 to `lambda` over the first `lambda_warmup_steps` optimizer steps (0 = the paper)
+    lambda_warmup_steps: int = Field(0, ge=0)
     # None = every label horizon of features.horizon; an int uses the first `horizon` ones (1 = single task)
     horizon: int | None = Field(None, ge=1)
     lr: float = Field(2e-4, gt=0)
+    # "constant" (the paper) or "cosine": lr * (1 + cos(pi * step / total_steps)) / 2 over max_epochs
+    lr_schedule: Literal["constant", "cosine"] = "constant"
     batch_days: int = Field(64, gt=0)
+    # stocks drawn per training batch (one random subset of the batch's members for all its days); None = all (paper)
+    train_stocks: int | None = Field(None, gt=0)
+    # validation (and the untrained control's score) start the smoothing this many panel rows before the first scored day
+    burn_in_days: int = Field(250, ge=0)
     max_epochs: int = Field(100, gt=0)
     patience: int = Field(20, gt=0)
     train_days_per_epoch: int | None = Field(None, gt=0)
@@ -352,6 +362,14 @@ class Params(_Strict):
         extra = [m for m in self.ablations.markets if m not in self.markets]
         if extra:
             raise ValueError(f"ablations.markets {extra} are not in markets {self.markets}")
+        return self
+
+    @model_validator(mode="after")
+    def _ablation_burn_in(self) -> "Params":
+        h = self.ablations.history_days
+        if h is not None and h < self.drm.burn_in_days:
+            raise ValueError(f"ablations.history_days ({h}) must be at least drm.burn_in_days ({self.drm.burn_in_days}): "
+                             "the test window is scored from a warm smoothing state")
         return self
 
     @model_validator(mode="after")

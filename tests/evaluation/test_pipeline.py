@@ -89,15 +89,15 @@ def test_a_registered_toy_model_appears_in_table1_and_the_forecast_table(synthet
     for key in params.evaluation.models:
         save_scores(score_model(get(key), params, md, market="us"), scores_path(params, "us", key))
     report = market_report(params, md, market="us")
-    assert list(report.table1.index) == ["Market", "SRM", "SRM x2", "Toy", "Ledoit-Wolf"]
-    assert list(report.forecast.index) == ["SRM", "SRM x2", "Toy", "Ledoit-Wolf"]
+    assert list(report.table1.index) == ["Market", "SRM", "SRM x2", "PCA static", "PCA static x2", "Toy", "Ledoit-Wolf"]
+    assert list(report.forecast.index) == ["SRM", "SRM x2", "PCA static", "PCA static x2", "Toy", "Ledoit-Wolf"]
     t1 = report.table1.astype(float)
     assert np.isfinite(t1.loc["Toy", ["r2", "gmv_vol", "gmv_long_vol"]]).all()
     # the planted exposures explain the returns better than PCA with as many factors
     assert t1.loc["Toy", "r2"] > t1.loc["SRM", "r2"]
     assert 0 < report.forecast.loc["Toy", "bias_gmv"] < 5
     assert list(report.table2.index) == ["true_0", "true_1"]  # evaluation.table2_model = "Toy"
-    assert report.r2_daily.columns.tolist() == ["SRM", "SRM x2", "Toy"]
+    assert report.r2_daily.columns.tolist() == ["SRM", "SRM x2", "PCA static", "PCA static x2", "Toy"]
     # the exposure store holds exactly what was scored
     z = np.load(exposures_path(params, "us", "toy", "Toy"))
     rows = z["rows"]

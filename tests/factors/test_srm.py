@@ -46,3 +46,27 @@ def test_pca_factor_model_is_pca_exposures_of_the_rows(one_factor):
     np.testing.assert_array_equal(m.exposures(md, rows=rows), pca_exposures(r, k=2, window=100, refit_every=5, mask=panel.member)[rows])
     full = m.full_exposures(md, rows=rows)
     assert full.shape == (T, N, 2) and np.isnan(full[:120]).all()
+
+
+def test_static_pca_uses_the_training_window_only_and_zero_for_new_stocks(one_factor):
+    from riskstudy.factors.srm import StaticPCAFactorModel, static_loadings
+
+    r, _ = one_factor
+    T, N = r.shape
+    v, covered = static_loadings(r[:150], k=2)
+    assert covered.all() and np.allclose((v ** 2).sum(0), 1.0) and (v.sum(0) > 0).all()
+    changed = r.copy()
+    changed[150:] = np.random.default_rng(0).normal(size=(T - 150, N))
+    v2, _ = static_loadings(changed[:150], k=2)
+    np.testing.assert_array_equal(v, v2)  # later returns never enter
+    member = np.ones((T, N), dtype=bool)
+    member[:150, 0] = False  # stock 0 enters after the training window
+    fields = {f: np.ones((T, N)) for f in NUMERIC_FIELDS}
+    fields["ret"] = r
+    panel = Panel("us", pd.bdate_range("2015-01-01", periods=T), [f"S{i}" for i in range(N)], fields, member)
+    md = MarketData(panel, pd.Series(r.mean(1), index=panel.dates), "eq")
+    m = StaticPCAFactorModel(n_factors=2).fit(md, train_rows=np.arange(150))
+    x = m.exposures(md, rows=np.arange(150, T))
+    assert np.all(x[:, 0] == 0.0) and np.isfinite(x).all()
+    np.testing.assert_allclose(x[:, 1:].std(1), 1.0, rtol=1e-6)
+    assert abs(m.coverage_ - (N - 1) / N) < 1e-12

@@ -19,6 +19,7 @@ from riskstudy.factors.drm_runs import SplitDays, untrained_run
 from riskstudy.nn import loop
 from riskstudy.nn.drm import DeepRiskModel
 from riskstudy.nn.drm_train import (
+    METRICS,
     ExposureCarry,
     check_cross_sections,
     epoch_blocks,
@@ -163,7 +164,7 @@ def test_checkpoint_resume_after_kill_9_equals_uninterrupted_run(tmp_path, caplo
     assert "resuming DRM training" in caplog.text and "after epoch 2" in caplog.text
     _assert_same_fit(resumed, full)
     assert live.steps == 2 and {n for n, _ in live.metrics} == {
-        f"{s}/{m}" for s in ("train", "valid") for m in ("loss", "r2", "penalty")}
+        f"{s}/{m}" for s in ("train", "valid") for m in METRICS}
     assert torch.load(ck, weights_only=True)["finished"]
 
 
@@ -362,3 +363,55 @@ def test_planted_factor_fit_improves_and_predicts() -> None:
     assert control.exposures.shape == (80, 40, 4)
     assert h.valid_r2.max() > control.fit.history.valid_r2.iloc[0] + 0.005
     assert not np.allclose(np.nan_to_num(control.exposures), np.nan_to_num(e[:, :40]))
+
+
+def test_warm_validation_score_does_not_depend_on_where_the_window_starts() -> None:
+    """With a burn-in, the score of a window barely moves with the burn-in's start; cold, it does."""
+    from riskstudy.nn.drm_train import burn_in_rows, evaluate
+
+    source = SyntheticSource(n_stocks=30, n_days=400, horizon=3, member_prob=1.0, seed=5)
+    model = init_model(DRMParams(n_factors=2, hidden_size=8, horizon=3, rho=0.95, batch_days=16))
+    days = np.arange(300, 380)
+    r2 = {n: evaluate(model, source, days, burn_in=burn_in_rows(source, days, n_days=n))["r2"] for n in (0, 5, 150, 250)}
+    assert abs(r2[150] - r2[250]) < 1e-4  # 0.95^150 ~ 5e-4 of the initial state left
+    assert abs(r2[0] - r2[250]) > 10 * abs(r2[150] - r2[250])
+    assert abs(r2[5] - r2[250]) > 10 * abs(r2[150] - r2[250])
+    assert burn_in_rows(source, days, n_days=250).tolist() == list(range(50, 300))
+
+
+def test_schedules_and_warm_up() -> None:
+    from riskstudy.nn.drm_train import lambda_at, lr_at, training_rho
+
+    cfg = DRMParams(lr=1e-3, lambda_=0.1, lambda_warmup_steps=10, lr_schedule="cosine", rho=0.99, rho_train=0.0)
+    assert lambda_at(cfg, 0) == pytest.approx(0.01) and lambda_at(cfg, 9) == lambda_at(cfg, 500) == pytest.approx(0.1)
+    assert lr_at(cfg, 0, 100) == pytest.approx(1e-3) and lr_at(cfg, 50, 100) == pytest.approx(5e-4)
+    assert lr_at(cfg, 100, 100) == pytest.approx(0.0, abs=1e-12)
+    assert training_rho(cfg) == 0.0 and training_rho(DRMParams(rho=0.9)) == 0.9
+    paper = DRMParams(lr=1e-3, lambda_=0.1)
+    assert lambda_at(paper, 0) == 0.1 and lr_at(paper, 70, 100) == 1e-3
+
+
+def test_subsampled_batches_are_seeded_subsets(make_batch) -> None:
+    from riskstudy.nn.drm_train import subsample_stocks
+
+    b = make_batch(n_days=4, n_stocks=12, stock_idx=np.arange(12))
+    s1 = subsample_stocks(b, 5, generator=torch.Generator().manual_seed(3))
+    s2 = subsample_stocks(b, 5, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(s1.stock_idx, s2.stock_idx) and len(s1.stock_idx) == 5
+    assert bool((s1.stock_idx[1:] > s1.stock_idx[:-1]).all())
+    pos = s1.stock_idx  # stock_idx == column here
+    torch.testing.assert_close(s1.x, b.x[:, pos])
+    assert torch.equal(s1.mask, b.mask[:, pos]) and torch.equal(s1.day_idx, b.day_idx)
+    assert subsample_stocks(b, 50, generator=torch.Generator()) is b
+
+
+def test_learning_recipe_trains_and_records_steps() -> None:
+    source = SyntheticSource(n_stocks=40, n_days=120, horizon=3, noise=0.5, seed=3)
+    cfg = DRMParams(n_factors=2, hidden_size=8, horizon=3, batch_days=8, train_days_per_epoch=None, max_epochs=2,
+                    patience=2, rho_train=0.0, lr=3e-3, lr_schedule="cosine", lambda_warmup_steps=5, train_stocks=20,
+                    burn_in_days=20, attn_dropout=0.0)
+    fit = fit_drm(source, train_days=np.arange(0, 80), valid_days=np.arange(90, 115), config=cfg)
+    assert fit.history["steps"].tolist() == [10, 20]
+    assert np.isfinite(fit.history[["train_r2", "valid_r2", "valid_r2_1d"]].to_numpy()).all()
+    again = fit_drm(source, train_days=np.arange(0, 80), valid_days=np.arange(90, 115), config=cfg)
+    assert again.history["valid_r2"].tolist() == fit.history["valid_r2"].tolist()

@@ -21,8 +21,19 @@ def test_gru_encoder_is_attention_pooling_and_last_state():
 
 def test_every_encoder_keeps_the_interface():
     for kind in ENCODERS:
-        enc = make_encoder(kind, n_features=3, hidden_size=4, num_layers=1)
+        enc = make_encoder(kind, n_features=3, hidden_size=4, num_layers=1, seq_len=6)
         assert enc(torch.randn(2, 6, 3)).shape == (2, enc.out_features)
+
+
+def test_linear_encoder_makes_the_head_a_linear_map_of_the_inputs():
+    from riskstudy.nn.drm import FactorHead
+
+    head = FactorHead(n_features=3, hidden_size=4, num_layers=1, n_out=2, encoder="linear", seq_len=6)
+    a, b = torch.randn(5, 6, 3), torch.randn(5, 6, 3)
+    bias = head(torch.zeros(1, 6, 3))
+    torch.testing.assert_close(head(a + 2 * b) - bias, (head(a) - bias) + 2 * (head(b) - bias))
+    with pytest.raises(ValueError, match="20 x 3|6 x 3"):
+        head(torch.randn(5, 7, 3))
 
 
 def test_unknown_encoder_names_the_known_ones():

@@ -23,6 +23,7 @@ from riskstudy.features.drm_inputs import DRMDataset, split_rows
 from riskstudy.nn.drm_train import (
     HISTORY_COLUMNS,
     FitResult,
+    burn_in_rows,
     check_cross_sections,
     environment,
     evaluate,
@@ -137,14 +138,15 @@ def untrained_run(ds: DRMDataset, days: SplitDays, config: DRMParams, *, predict
     Same config and seed as the trained run, so it is exactly that run's starting point
     (:func:`~riskstudy.nn.drm_train.init_model`); the per-day normalisation and the exposure
     smoothing apply as in the trained model. Its history is one row, ``epoch = 0``, with the
-    validation metrics (carry started cold on the first validation day). ``predict=False``
-    skips the exposures (``exposures`` is then empty).
+    validation metrics. ``predict=False``
+    skips the exposures (``exposures`` is then empty). Its validation score starts from the same warm
+smoothing state as the trained run's (``drm.burn_in_days`` rows predicted first).
     """
     check_cross_sections(ds, days.train, config=config, window="training")  # as fit_drm: fail before any work
     check_cross_sections(ds, days.valid, config=config, window="validation")
     model = init_model(config).to(config.resolved_device()).eval()
-    valid = evaluate(model, ds, days.valid)
-    history = pd.DataFrame([{"epoch": 0, **{f"valid_{k}": v for k, v in valid.items()}}], columns=HISTORY_COLUMNS)
+    valid = evaluate(model, ds, days.valid, burn_in=burn_in_rows(ds, days.valid, n_days=config.burn_in_days))
+    history = pd.DataFrame([{"epoch": 0, "steps": 0, **{f"valid_{k}": v for k, v in valid.items()}}], columns=HISTORY_COLUMNS)
     rows = days.predict if predict else days.predict[:0]
     expo = predict_exposures(model, ds, rows, n_instruments=ds.n_instruments)  # (0, N, K) when not predicting
     fit = FitResult(model=model, history=history, best_epoch=0, environment=environment(config))
@@ -239,6 +241,12 @@ PAPER_SETTINGS = {
     "epochs": "up to 100 (patience 20)",
     "days per epoch": "all training days",
     "learning rate": "2e-4",
+    "learning-rate schedule": "constant",
+    "batch (days accumulated per step)": "64",
+    "smoothing in training (rho)": "0.99",
+    "stocks per step": "all members",
+    "penalty weight warm-up": "none",
+    "validation burn-in (rows)": "not stated",
     "seeds": "1 (not reported)",
 }
 
@@ -254,6 +262,12 @@ def reductions(params: Params, *, ablation: bool = False) -> pd.DataFrame:
         "epochs": f"up to {a.max_epochs if ablation else d.max_epochs} (patience {d.patience})",
         "days per epoch": str((a.train_days_per_epoch if ablation else d.train_days_per_epoch) or "all training days"),
         "learning rate": f"{d.lr:g}",
+        "learning-rate schedule": d.lr_schedule,
+        "batch (days accumulated per step)": str(d.batch_days),
+        "smoothing in training (rho)": f"{d.rho if d.rho_train is None else d.rho_train:g}",
+        "stocks per step": "all members" if d.train_stocks is None else str(d.train_stocks),
+        "penalty weight warm-up": f"{d.lambda_warmup_steps} steps" if d.lambda_warmup_steps else "none",
+        "validation burn-in (rows)": str(d.burn_in_days),
         "seeds": str(a.seeds if ablation else d.seeds),
     }
     return pd.DataFrame({"paper": PAPER_SETTINGS, f"this run ({params.profile} profile)": ours})

@@ -115,11 +115,88 @@ class PCAFactorModel(FactorModel):
         return x[np.asarray(rows, dtype=np.int64)]
 
 
+def static_loadings(returns: np.ndarray, *, k: int, mask: np.ndarray | None = None, min_obs: int = 60) -> tuple[np.ndarray, np.ndarray]:
+    """Top-``k`` principal-component loadings of one window of returns.
+
+    Each stock's returns are demeaned over its own finite, in-universe days; missing days count
+    as 0 (no information), and stocks with fewer than ``min_obs`` such days get no loadings.
+
+    Parameters
+    ----------
+    returns : ndarray, shape (T_w, N)
+    k : int
+    mask : ndarray of bool, shape (T_w, N), optional
+        Universe membership (default: every finite return).
+    min_obs : int
+
+    Returns
+    -------
+    loadings : ndarray, shape (N, k)
+        Unit-norm loadings, largest component first (NaN for stocks without enough history);
+        each column's sign makes its sum positive.
+    covered : ndarray of bool, shape (N,)
+    """
+    ok = np.isfinite(returns) & (True if mask is None else mask)
+    covered = ok.sum(0) >= min_obs
+    x = np.where(ok, returns, np.nan)[:, covered]
+    x = np.nan_to_num(x - np.nanmean(x, axis=0), nan=0.0)
+    v = _top_components(x, k)
+    v = v * np.where(v.sum(0) < 0, -1.0, 1.0)
+    out = np.full((returns.shape[1], k), np.nan)
+    out[covered] = v
+    return out, covered
+
+
+class StaticPCAFactorModel(FactorModel):
+    r"""Principal-component loadings of the training window, held fixed for every later day.
+
+    The classical linear reference of the Deep Risk Model section: no refits and no information
+    after the training window. :meth:`fit` computes :func:`static_loadings` of the training rows'
+    returns; :meth:`exposures` gives each member its training loadings, z-scored per day over the
+    members that have them, and 0 to members without training history (so they are explained by
+    the intercept only; their share is ``coverage_``).
+
+    Parameters
+    ----------
+    n_factors : int
+        K.
+    min_obs : int
+        Training days a stock needs to get loadings.
+    """
+
+    def __init__(self, *, n_factors: int, min_obs: int = 60) -> None:
+        self.k, self.min_obs = n_factors, min_obs
+
+    def fit(self, md: MarketData, *, train_rows: np.ndarray, valid_rows: np.ndarray | None = None) -> "StaticPCAFactorModel":
+        p = md.panel
+        rows = np.asarray(train_rows, dtype=np.int64)
+        self.loadings_, self.covered_ = static_loadings(p["ret"][rows], k=self.k, mask=p.member[rows], min_obs=self.min_obs)
+        self.names_ = [f"spc{i + 1}" for i in range(self.k)]
+        return self
+
+    def exposures(self, md: MarketData, *, rows: np.ndarray) -> np.ndarray:
+        member = md.panel.member[np.asarray(rows, dtype=np.int64)]  # (T, N)
+        have = member & self.covered_[None, :]
+        x = np.where(have[..., None], self.loadings_[None], np.nan)
+        n = have.sum(1)[:, None, None]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.nansum(x, axis=1, keepdims=True) / n
+            std = np.sqrt(np.nansum((x - mean) ** 2, axis=1, keepdims=True) / n)
+            z = (x - mean) / std
+        z = np.where(member[..., None] & ~have[..., None], 0.0, z)
+        self.coverage_ = float(have.sum() / max(member.sum(), 1))
+        return z
+
+
 def _runs(params: Params, market: str) -> list[Run]:
     d = params.drm
-    return [Run(label, label, factor_model=lambda k=k: PCAFactorModel(n_factors=k, config=params.srm))
-            for label, k in (("SRM", d.n_factors), ("SRM x2", d.k_double))]
+    ks = (("", d.n_factors), (" x2", d.k_double))
+    return ([Run(f"SRM{sfx}", f"SRM{sfx}", factor_model=lambda k=k: PCAFactorModel(n_factors=k, config=params.srm))
+             for sfx, k in ks] +
+            [Run(f"PCA static{sfx}", f"PCA static{sfx}", factor_model=lambda k=k: StaticPCAFactorModel(n_factors=k))
+             for sfx, k in ks])
 
 
-#: Registered as ``srm``: rows "SRM" (K = ``drm.n_factors``) and "SRM x2" (K = ``drm.k_double``).
+#: Registered as ``srm``: rows "SRM" (K = ``drm.n_factors``) and "SRM x2" (K = ``drm.k_double``), and the
+#: training-window loadings held fixed ("PCA static", "PCA static x2"; the linear reference of the DRM section).
 SPEC = ModelSpec("srm", runs=_runs)

@@ -59,6 +59,8 @@ from riskstudy.nn.encoders import make_encoder
 NEG_SLOPE = 0.01
 #: P, input features per time step: open, high, low, close and volume (:mod:`riskstudy.features.drm_inputs`).
 N_FEATURES = 5
+#: L, time steps per input sequence (the 20 lags of ``features.lags``).
+SEQ_LEN = 20
 
 
 def _dropout_bytes(shape: torch.Size, *, seed: int, device: torch.device) -> torch.Tensor:
@@ -267,9 +269,11 @@ class FactorHead(nn.Module):
         Name in :data:`riskstudy.nn.encoders.ENCODERS`.
     """
 
-    def __init__(self, *, n_features: int, hidden_size: int, num_layers: int, n_out: int, encoder: str = "gru") -> None:
+    def __init__(self, *, n_features: int, hidden_size: int, num_layers: int, n_out: int, encoder: str = "gru",
+                 seq_len: int = SEQ_LEN) -> None:
         super().__init__()
-        self.encoder = make_encoder(encoder, n_features=n_features, hidden_size=hidden_size, num_layers=num_layers)
+        self.encoder = make_encoder(encoder, n_features=n_features, hidden_size=hidden_size, num_layers=num_layers,
+                                    seq_len=seq_len)
         self.out = nn.Linear(self.encoder.out_features, n_out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -377,17 +381,20 @@ class DeepRiskModel(nn.Module):
     ----------
     config : DRMParams
         The validated ``drm`` section of one run. Architecture fields used: ``n_factors,
-        hidden_size, num_layers, gat, attn_dropout, gat_chunk_days``; the input width is
-        ``n_features`` (default :data:`N_FEATURES`).
+        hidden_size, num_layers, encoder, gat, attn_dropout, gat_chunk_days``; the input width is
+        ``n_features`` (default :data:`N_FEATURES`). ``encoder="linear", gat=False`` is the
+        linear probe: a linear map of the ``L P`` inputs, normalised and smoothed as the network's.
     n_features : int
         P, input features per time step.
+    seq_len : int
+        L, used by encoders whose size depends on it (``linear``).
     """
 
-    def __init__(self, config: DRMParams, *, n_features: int = N_FEATURES) -> None:
+    def __init__(self, config: DRMParams, *, n_features: int = N_FEATURES, seq_len: int = SEQ_LEN) -> None:
         super().__init__()
         self.config = config
-        head = dict(n_features=n_features, hidden_size=config.hidden_size,
-                    num_layers=config.num_layers, n_out=config.n_factors // 2, encoder=config.encoder)
+        head = dict(n_features=n_features, hidden_size=config.hidden_size, num_layers=config.num_layers,
+                    n_out=config.n_factors // 2, encoder=config.encoder, seq_len=seq_len)
         self.gat = (StockGAT(n_features=n_features, dropout=config.attn_dropout,
                              chunk_days=config.gat_chunk_days) if config.gat else None)
         self.head_1 = FactorHead(**head)  # on x - GAT(x), or on x when gat=False

@@ -14,9 +14,18 @@ Smoothing state
 previous value only if it was a member on the previous processed day and that day is the
 directly preceding panel row; otherwise it starts from its own exposure. The carry is reset at
 the start of every training epoch and goes cold after any gap (e.g. between the blocks sampled
-by ``train_days_per_epoch``); validation continues from the training carry when the validation
-days directly follow the training days; :func:`predict_exposures` starts cold, so predict over
-the full history and slice.
+by ``train_days_per_epoch``). Validation never continues the training carry: it starts cold
+``drm.burn_in_days`` rows before the first validation day and predicts those rows unscored
+(:func:`burn_in_rows`), for trained and untrained networks alike, so a score does not depend on
+where its window starts; :func:`predict_exposures` starts cold, so predict over the full history
+and slice.
+
+Training recipe
+---------------
+The paper trains on smoothed exposures (``rho = 0.99``) with a 64-day accumulation and a fixed
+learning rate; the options (``rho_train``, ``batch_days``, ``train_days_per_epoch = None`` for one
+continuous carry over all training days in order, ``lr_schedule``, ``lambda_warmup_steps``,
+``train_stocks``) keep that recipe as one setting among others (see :class:`DRMTask`).
 
 Training loop
 -------------
@@ -57,7 +66,7 @@ TRAINING_MODULES: tuple[str, ...] = (
     "riskstudy.data.panel",
 )
 #: Per-epoch metrics of a DRM run (history columns ``train_<m>``, ``valid_<m>``).
-METRICS: tuple[str, ...] = ("loss", "r2", "penalty")
+METRICS: tuple[str, ...] = ("loss", "r2", "r2_1d", "penalty")
 HISTORY_COLUMNS: list[str] = history_columns(METRICS)
 
 
@@ -99,67 +108,122 @@ class ExposureCarry:
         self.last_day = int(batch.day_idx[-1])
 
 
-def smoothed_exposures(model: DeepRiskModel, batch: DayBatch, carry: ExposureCarry) -> torch.Tensor:
-    """Normalised then smoothed exposures ``(B, M, K)`` (0 off-mask); advances ``carry``."""
+def smoothed_exposures(model: DeepRiskModel, batch: DayBatch, carry: ExposureCarry, *,
+                       rho: float | None = None) -> torch.Tensor:
+    """Normalised then smoothed exposures ``(B, M, K)`` (0 off-mask); advances ``carry``.
+
+    ``rho`` defaults to ``model.config.rho`` (prediction and scoring); training passes
+    :func:`training_rho`.
+    """
     f = model(batch.x, batch.mask, batch.size)
     prev, prev_valid, continues = carry.gather(batch)
-    fs, last, last_valid = smooth_exposures(f, mask=batch.mask, prev=prev, prev_valid=prev_valid,
-                                            continues=continues, rho=model.config.rho)
+    fs, last, last_valid = smooth_exposures(f, mask=batch.mask, prev=prev, prev_valid=prev_valid, continues=continues,
+                                            rho=model.config.rho if rho is None else rho)
     carry.update(batch, last=last, last_valid=last_valid)
     return fs
 
 
-def batch_losses(model: DeepRiskModel, batch: DayBatch, carry: ExposureCarry) -> DayLosses:
+def batch_losses(model: DeepRiskModel, batch: DayBatch, carry: ExposureCarry, *,
+                 rho: float | None = None, lambda_: float | None = None) -> DayLosses:
     """Per-day DRM losses of ``batch`` on the smoothed exposures.
 
     Uses the first ``drm.horizon`` label horizons of ``batch.y`` ``(B, M, H)``, all of them when
-    it is ``None``.
+    it is ``None``. ``rho`` and ``lambda_`` default to the config's (training passes the
+    training smoothing and the warmed-up penalty weight).
     """
     h = model.config.horizon
     if h is not None and batch.y.shape[-1] < h:
         raise ValueError(f"drm.horizon={h} but the batch has only {batch.y.shape[-1]} label horizons")
-    fs = smoothed_exposures(model, batch, carry)
+    fs = smoothed_exposures(model, batch, carry, rho=rho)
     return drm_day_losses(fs, y=batch.y[..., :h], y_mask=batch.y_mask[..., :h], mask=batch.mask,
-                          weight=batch.weight, lambda_=model.config.lambda_)
+                          weight=batch.weight, lambda_=model.config.lambda_ if lambda_ is None else lambda_)
 
 
 class Totals:
-    """Sums of per-day loss terms over valid days (for epoch means) and their day count."""
+    """Sums of the per-day loss terms :data:`METRICS` over valid days (for epoch means) and their day count."""
 
     def __init__(self) -> None:
-        self.n_days, self.loss, self.r2, self.penalty = 0, 0.0, 0.0, 0.0
+        self.n_days = 0
+        self.sums = dict.fromkeys(METRICS, 0.0)
 
     def add(self, d: DayLosses) -> None:
         """Accumulate the valid days of a batch."""
         v = d.valid.to(d.loss.dtype)
-        sums = torch.stack([(t.detach() * v).sum() for t in (d.loss, d.r2, d.penalty)]).tolist()
+        sums = torch.stack([(getattr(d, m).detach() * v).sum() for m in METRICS]).tolist()
         self.n_days += int(d.valid.sum())
-        self.loss += sums[0]
-        self.r2 += sums[1]
-        self.penalty += sums[2]
+        for m, x in zip(METRICS, sums, strict=True):
+            self.sums[m] += x
 
     def merge(self, other: Totals) -> None:
         """Accumulate another :class:`Totals`."""
         self.n_days += other.n_days
-        self.loss += other.loss
-        self.r2 += other.r2
-        self.penalty += other.penalty
+        for m in METRICS:
+            self.sums[m] += other.sums[m]
 
     def means(self) -> dict[str, float]:
-        """``{"loss", "r2", "penalty"}`` averaged over valid days (NaN if none)."""
+        """:data:`METRICS` averaged over valid days (NaN if none)."""
         n = self.n_days or math.nan
-        return {"loss": self.loss / n, "r2": self.r2 / n, "penalty": self.penalty / n}
+        return {m: x / n for m, x in self.sums.items()}
+
+
+def training_rho(config: DRMParams) -> float:
+    """Smoothing weight used while training: ``rho_train``, or ``rho`` when unset (the paper)."""
+    return config.rho if config.rho_train is None else config.rho_train
+
+
+def lambda_at(config: DRMParams, step: int) -> float:
+    """Penalty weight at optimizer step ``step`` (0-based): ``lambda * min(1, (step + 1) / lambda_warmup_steps)``."""
+    w = config.lambda_warmup_steps
+    return config.lambda_ if w == 0 else config.lambda_ * min(1.0, (step + 1) / w)
+
+
+def lr_at(config: DRMParams, step: int, total_steps: int) -> float:
+    """Learning rate at step ``step`` of ``total_steps``: ``lr``, or its cosine decay to 0 (``lr_schedule``)."""
+    if config.lr_schedule == "constant" or total_steps <= 1:
+        return config.lr
+    return config.lr * 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / total_steps))
+
+
+def subsample_stocks(batch: DayBatch, n: int, *, generator: torch.Generator) -> DayBatch:
+    """The batch restricted to ``n`` random stocks among those that are members on any of its days.
+
+    One subset for all the batch's days, so the smoothing carry stays continuous within the
+    batch; the batch itself when it has at most ``n`` stocks.
+    """
+    cand = torch.nonzero(batch.mask.any(0)).flatten()
+    if len(cand) <= n:
+        return batch
+    keep = cand[torch.randperm(len(cand), generator=generator)[:n].to(cand.device)].sort().values
+    return DayBatch(x=batch.x[:, keep], y=batch.y[:, keep], y_mask=batch.y_mask[:, keep], mask=batch.mask[:, keep],
+                    weight=batch.weight[:, keep], size=batch.size[:, keep], stock_idx=batch.stock_idx[keep],
+                    day_idx=batch.day_idx)
+
+
+def burn_in_rows(source: BatchSource, days: np.ndarray, *, n_days: int) -> np.ndarray:
+    """The ``n_days`` panel rows before ``days[0]`` that have members: the smoothing burn-in of a scored window.
+
+    Scoring from a cold smoothing state gives the first scored day's forward pass a weight that
+    decays only as :math:`\\rho^t` (37% of the mean exposure weight over 250 days at
+    :math:`\\rho = 0.99`); predicting the burn-in rows first (inputs only, no labels) makes the
+    score independent of where the window starts, for trained and untrained models alike.
+    """
+    days = np.asarray(days, dtype=np.int64)
+    if n_days == 0 or len(days) == 0:
+        return days[:0]
+    rows = np.arange(max(0, int(days[0]) - n_days), int(days[0]), dtype=np.int64)
+    return rows[members_per_day(source, rows) > 0] if len(rows) else rows
 
 
 def train_step(model: DeepRiskModel, optimizer: torch.optim.Optimizer, batch: DayBatch,
-               carry: ExposureCarry) -> Totals:
+               carry: ExposureCarry, *, rho: float | None = None, lambda_: float | None = None) -> Totals:
     """One optimizer step on all ``B`` days of ``batch`` in a single forward/backward.
 
     The objective is the mean of the per-day losses over valid days. Gradients stay in
-    ``.grad`` after the step. Returns the batch's loss sums.
+    ``.grad`` after the step. Returns the batch's loss sums. ``rho``, ``lambda_``: see
+    :func:`batch_losses`.
     """
     optimizer.zero_grad(set_to_none=True)
-    d = batch_losses(model, batch, carry)
+    d = batch_losses(model, batch, carry, rho=rho, lambda_=lambda_)
     totals = Totals()
     totals.add(d)
     if totals.n_days:
@@ -177,7 +241,7 @@ def day_slice(batch: DayBatch, b: int) -> DayBatch:
 
 
 def train_step_per_day(model: DeepRiskModel, optimizer: torch.optim.Optimizer, batch: DayBatch,
-                       carry: ExposureCarry) -> Totals:
+                       carry: ExposureCarry, *, rho: float | None = None, lambda_: float | None = None) -> Totals:
     """Reference for :func:`train_step`: loop over days, accumulate ``loss_t / n_valid`` gradients, one step.
 
     Each day runs alone on its own members (no padding), so equality with :func:`train_step`
@@ -189,7 +253,7 @@ def train_step_per_day(model: DeepRiskModel, optimizer: torch.optim.Optimizer, b
     n_valid = int(label_valid(w, n_factors=model.config.n_factors).any(-1).sum())
     totals = Totals()
     for b in range(batch.mask.shape[0]):
-        d = batch_losses(model, day_slice(batch, b), carry)
+        d = batch_losses(model, day_slice(batch, b), carry, rho=rho, lambda_=lambda_)
         totals.add(d)
         if bool(d.valid.any()):
             (d.loss.sum() / n_valid).backward()
@@ -200,15 +264,47 @@ def train_step_per_day(model: DeepRiskModel, optimizer: torch.optim.Optimizer, b
 
 @torch.inference_mode()
 def evaluate(model: DeepRiskModel, source: BatchSource, days: np.ndarray, *,
-             carry: ExposureCarry | None = None) -> dict[str, float]:
-    """Mean loss, R^2 and penalty over ``days`` in eval mode (no dropout, no gradients)."""
+             carry: ExposureCarry | None = None, burn_in: np.ndarray | None = None) -> dict[str, float]:
+    """Means of :data:`METRICS` over ``days`` in eval mode (no dropout, no gradients).
+
+    ``burn_in`` (panel rows directly before ``days``, :func:`burn_in_rows`) are predicted first
+    to warm the smoothing state; they are not scored.
+    """
     model.eval()
     device = next(model.parameters()).device
     if carry is None:
         carry = ExposureCarry(n_factors=model.config.n_factors, device=device)
+    if burn_in is not None and len(burn_in):
+        for batch in source.batches(np.asarray(burn_in, dtype=np.int64), model.config.batch_days):
+            smoothed_exposures(model, batch.to(device), carry)
     totals = Totals()
     for batch in source.batches(days, model.config.batch_days):
         totals.add(batch_losses(model, batch.to(device), carry))
+    return totals.means()
+
+
+def score_exposures(exposures: np.ndarray, source: BatchSource, days: np.ndarray, *, horizon: int | None = None,
+                    batch_days: int = 64) -> dict[str, float]:
+    """The DRM validation metrics (:data:`METRICS`, ``lambda = 0``) of given exposures on ``days``.
+
+    Scores any factor model's exposures with exactly the regression, labels and weights that
+    score the network, so references (static PCA loadings, ...) sit in the same table.
+
+    Parameters
+    ----------
+    exposures : numpy.ndarray, shape (T, N, K)
+        On the full panel calendar; NaN or off-universe entries count as 0 exposure.
+    source : BatchSource
+    days : numpy.ndarray of int, shape (D,)
+    horizon : int, optional
+        Label horizons used (default all).
+    """
+    totals = Totals()
+    for batch in source.batches(np.asarray(days, dtype=np.int64), batch_days):
+        f = torch.as_tensor(np.nan_to_num(exposures[batch.day_idx.numpy()][:, batch.stock_idx.numpy()]),
+                            dtype=batch.y.dtype) * batch.mask.unsqueeze(-1)
+        totals.add(drm_day_losses(f, y=batch.y[..., :horizon], y_mask=batch.y_mask[..., :horizon], mask=batch.mask,
+                                  weight=batch.weight, lambda_=0.0))
     return totals.means()
 
 
@@ -328,9 +424,17 @@ class DRMTask:
         Yields :class:`DayBatch` chunks.
     train_days, valid_days : numpy.ndarray of int, shape (D_train,), (D_valid,)
         Increasing panel rows; training runs in chronological order each epoch
-        (:func:`epoch_blocks`); validation continues from the training carry.
+        (:func:`epoch_blocks`).
     config : DRMParams
         The validated ``drm`` section of the run.
+    valid_burn_in : numpy.ndarray of int, shape (D_burn,), optional
+        Rows predicted before validation to warm the smoothing (default :func:`burn_in_rows` of
+        ``config.burn_in_days``); every validation starts from a cold state at their first row.
+
+    Each step ``s`` (0-based over the whole run) uses the learning rate :func:`lr_at`, the penalty
+    weight :func:`lambda_at`, the smoothing :func:`training_rho` and, with ``train_stocks``, a
+    random subset of the batch's stocks (:func:`subsample_stocks`, generator seeded by
+    ``(seed, epoch)``), so a resumed epoch repeats exactly.
     """
 
     name = "DRM"
@@ -339,10 +443,13 @@ class DRMTask:
     modules = TRAINING_MODULES
 
     def __init__(self, source: BatchSource, *, train_days: np.ndarray, valid_days: np.ndarray,
-                 config: DRMParams) -> None:
+                 config: DRMParams, valid_burn_in: np.ndarray | None = None) -> None:
         self.source, self.train_days, self.valid_days, self.params = source, train_days, valid_days, config
+        self.valid_burn_in = (burn_in_rows(source, valid_days, n_days=config.burn_in_days) if valid_burn_in is None
+                              else np.asarray(valid_burn_in, dtype=np.int64))
         self.config = config.to_dict()
         self.device = config.resolved_device()
+        self.total_steps = sum(self.n_steps(e) for e in range(1, config.max_epochs + 1))
 
     def build_model(self) -> DeepRiskModel:
         return DeepRiskModel(self.params).to(self.device)
@@ -357,20 +464,30 @@ class DRMTask:
     def train_epoch(self, model: DeepRiskModel, optimizer: torch.optim.Optimizer, epoch: int, *,
                     progress: Callable[[], object]) -> tuple[dict[str, float], ExposureCarry]:
         """One :func:`train_step` per batch of the epoch's blocks, from a cold carry; returns the means and the carry."""
-        carry = ExposureCarry(n_factors=self.params.n_factors, device=self.device)
+        cfg = self.params
+        carry = ExposureCarry(n_factors=cfg.n_factors, device=self.device)
+        gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
+        step = sum(self.n_steps(e) for e in range(1, epoch))
         train = Totals()
-        for block in epoch_blocks(self.train_days, config=self.params, epoch=epoch):
-            for batch in self.source.batches(block, self.params.batch_days):
-                train.merge(train_step(model, optimizer, batch.to(self.device), carry))
+        for block in epoch_blocks(self.train_days, config=cfg, epoch=epoch):
+            for batch in self.source.batches(block, cfg.batch_days):
+                batch = batch.to(self.device)
+                if cfg.train_stocks is not None:
+                    batch = subsample_stocks(batch, cfg.train_stocks, generator=gen)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr_at(cfg, step, self.total_steps)
+                train.merge(train_step(model, optimizer, batch, carry, rho=training_rho(cfg), lambda_=lambda_at(cfg, step)))
+                step += 1
                 progress()
         return train.means(), carry
 
     def validate(self, model: DeepRiskModel, state: ExposureCarry | None) -> dict[str, float]:
-        return evaluate(model, self.source, self.valid_days, carry=state)
+        """Validation metrics from a cold state at the burn-in's first row (the training carry is not used)."""
+        return evaluate(model, self.source, self.valid_days, burn_in=self.valid_burn_in)
 
     def data_parts(self) -> tuple[list[bytes], str]:
-        days = day_chunks(self.source, train_days=self.train_days, valid_days=self.valid_days)
-        inputs = input_fingerprint(self.source, np.concatenate([self.train_days, self.valid_days]),
+        days = day_chunks(self.source, train_days=self.train_days, valid_days=self.valid_days) + [self.valid_burn_in.tobytes()]
+        inputs = input_fingerprint(self.source, np.concatenate([self.train_days, self.valid_burn_in, self.valid_days]),
                                    batch_days=self.params.batch_days)
         return days, inputs
 

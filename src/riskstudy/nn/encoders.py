@@ -46,12 +46,42 @@ class GRUEncoder(nn.Module):
         return torch.cat([pooled, h[:, -1]], dim=-1)
 
 
+class LinearEncoder(nn.Module):
+    """The identity on the flattened sequence: with a linear head, a *linear* map of all ``L P`` inputs.
+
+    The linear-probe reference of a network: same inputs, same head, same loss and training
+    loop, no non-linearity before the head. ``hidden_size`` and ``num_layers`` are ignored.
+
+    Attributes
+    ----------
+    out_features : int
+        ``L P``.
+    """
+
+    def __init__(self, *, n_features: int, seq_len: int, **_: int) -> None:
+        super().__init__()
+        self.seq_len, self.n_features = seq_len, n_features
+        self.out_features = seq_len * n_features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Flatten ``(S, L, P)`` to ``(S, L P)``; ``ValueError`` if ``L`` is not the configured length."""
+        if x.shape[1:] != (self.seq_len, self.n_features):
+            raise ValueError(f"linear encoder built for sequences of {self.seq_len} x {self.n_features}, "
+                             f"got {tuple(x.shape[1:])}")
+        return x.flatten(1)
+
+
 #: Encoders by name (the ``encoder`` setting of a network's config section).
-ENCODERS: dict[str, type[nn.Module]] = {"gru": GRUEncoder}
+ENCODERS: dict[str, type[nn.Module]] = {"gru": GRUEncoder, "linear": LinearEncoder}
 
 
-def make_encoder(kind: str, *, n_features: int, hidden_size: int, num_layers: int) -> nn.Module:
-    """The encoder ``kind`` of :data:`ENCODERS`; ``ValueError`` naming the known ones otherwise."""
+def make_encoder(kind: str, *, n_features: int, hidden_size: int, num_layers: int, seq_len: int = 20) -> nn.Module:
+    """The encoder ``kind`` of :data:`ENCODERS`; ``ValueError`` naming the known ones otherwise.
+
+    ``seq_len`` (``L``) is used only by encoders whose size depends on it (``linear``).
+    """
     if kind not in ENCODERS:
         raise ValueError(f"unknown sequence encoder {kind!r}; known: {sorted(ENCODERS)}")
-    return ENCODERS[kind](n_features=n_features, hidden_size=hidden_size, num_layers=num_layers)
+    if kind == "gru":
+        return GRUEncoder(n_features=n_features, hidden_size=hidden_size, num_layers=num_layers)
+    return ENCODERS[kind](n_features=n_features, hidden_size=hidden_size, num_layers=num_layers, seq_len=seq_len)

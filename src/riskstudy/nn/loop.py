@@ -156,8 +156,8 @@ def _deterministic() -> Iterator[None]:
 
 
 def history_columns(metrics: Sequence[str]) -> list[str]:
-    """``epoch, train_<m>..., valid_<m>..., seconds`` for ``metrics``."""
-    return ["epoch", *(f"train_{m}" for m in metrics), *(f"valid_{m}" for m in metrics), "seconds"]
+    """``epoch, steps, train_<m>..., valid_<m>..., seconds`` for ``metrics`` (``steps``: optimizer steps so far)."""
+    return ["epoch", "steps", *(f"train_{m}" for m in metrics), *(f"valid_{m}" for m in metrics), "seconds"]
 
 
 def digest(*chunks: bytes) -> str:
@@ -329,7 +329,8 @@ def fit(task: Task, *, max_epochs: int, patience: int, seed: int,
             with tqdm(total=task.n_steps(epoch), desc=f"{task.name} epoch {epoch}", leave=False, disable=None) as bar:
                 train, state = task.train_epoch(model, optimizer, epoch, progress=bar.update)
             valid = task.validate(model, state)
-            row = {"epoch": epoch, **{f"train_{k}": train[k] for k in task.metrics},
+            row = {"epoch": epoch, "steps": sum(task.n_steps(e) for e in range(1, epoch + 1)),
+                   **{f"train_{k}": train[k] for k in task.metrics},
                    **{f"valid_{k}": valid[k] for k in task.metrics}, "seconds": time.perf_counter() - t0}
             score = row[f"valid_{task.score}"]
             if not (math.isfinite(row["train_loss"]) and math.isfinite(score)):

@@ -114,6 +114,8 @@ class DayLosses:
     loss, r2, penalty : torch.Tensor, shape (B,)
         :math:`\\mathcal{L}_t`, mean :math:`R^2` over identified horizons, and the
         (unscaled) penalty :math:`\\operatorname{tr}((F^\\top F)^{-1}) N / K`.
+    r2_1d : torch.Tensor, shape (B,)
+        :math:`R^2` of the first (next-day) horizon, 0 where it is not identified.
     valid : torch.Tensor, bool, shape (B,)
         At least one identified horizon (:func:`label_valid`).
     """
@@ -122,6 +124,7 @@ class DayLosses:
     r2: torch.Tensor
     penalty: torch.Tensor
     valid: torch.Tensor
+    r2_1d: torch.Tensor
 
     def mean(self, name: str) -> torch.Tensor:
         """Average of attribute ``name`` over valid days (0 when none)."""
@@ -168,4 +171,4 @@ def drm_day_losses(
     penalty = factor_penalty(f, mask)
     valid = n_h > 0
     loss = torch.where(valid, -r2 + lambda_ * penalty, torch.zeros_like(r2))
-    return DayLosses(loss=loss, r2=r2, penalty=penalty, valid=valid)
+    return DayLosses(loss=loss, r2=r2, penalty=penalty, valid=valid, r2_1d=torch.where(hv[:, 0], r2_h[:, 0], 0.0))
