@@ -84,11 +84,16 @@ def pca_exposures(
         raw[t : t + refit_every, assets] = v
     if mask is not None:
         raw[~mask] = np.nan
-    n = np.isfinite(raw).sum(axis=1, keepdims=True)
+    return _zscore_days(raw)
+
+
+def _zscore_days(x: np.ndarray) -> np.ndarray:
+    """Cross-sectional z-score of ``(T, N, K)`` per day and factor over finite entries (population std)."""
+    n = np.isfinite(x).sum(axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.nansum(raw, axis=1, keepdims=True) / n
-        std = np.sqrt(np.nansum((raw - mean) ** 2, axis=1, keepdims=True) / n)
-        return (raw - mean) / std
+        mean = np.nansum(x, axis=1, keepdims=True) / n
+        std = np.sqrt(np.nansum((x - mean) ** 2, axis=1, keepdims=True) / n)
+        return (x - mean) / std
 
 
 class PCAFactorModel(FactorModel):
@@ -177,12 +182,7 @@ class StaticPCAFactorModel(FactorModel):
     def exposures(self, md: MarketData, *, rows: np.ndarray) -> np.ndarray:
         member = md.panel.member[np.asarray(rows, dtype=np.int64)]  # (T, N)
         have = member & self.covered_[None, :]
-        x = np.where(have[..., None], self.loadings_[None], np.nan)
-        n = have.sum(1)[:, None, None]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean = np.nansum(x, axis=1, keepdims=True) / n
-            std = np.sqrt(np.nansum((x - mean) ** 2, axis=1, keepdims=True) / n)
-            z = (x - mean) / std
+        z = _zscore_days(np.where(have[..., None], self.loadings_[None], np.nan))
         z = np.where(member[..., None] & ~have[..., None], 0.0, z)
         self.coverage_ = float(have.sum() / max(member.sum(), 1))
         return z
