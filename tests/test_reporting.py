@@ -27,12 +27,17 @@ def test_metrics_round_trip_turns_nan_into_null(tmp_path) -> None:
 
 def _write_market(m: Path, mk: str, params) -> None:
     write_metrics(m / f"drm_training_{mk}.json", {
-        "runs": {"drm_k10_s0": {}}, "valid_r2_mean": {10: 0.31}, "valid_r2_init_mean": {10: 0.30}}, params=params)
+        "runs": {"drm_k10_s0": {}}, "valid_r2_mean": {10: 0.31}, "valid_r2_init_mean": {10: 0.30},
+        "probe_valid_r2_mean": {10: 0.305}, "gain_min": {10: 0.004}}, params=params)
     write_timings(m.parent / "timings" / f"drm_training_{mk}.json", {"train_seconds_total": 60.0, "peak_rss_mb": 1024.0})
     write_metrics(m / f"table1_{mk}.json", {
         "Market": {"r2": None, "gmv_vol": 0.15, "gmv_long_vol": 0.15},
         "DRM": {"r2": 0.38, "gmv_vol": 0.09, "gmv_long_vol": 0.094},
         "DRM untrained": {"r2": 0.37, "gmv_vol": 0.092, "gmv_long_vol": 0.095}}, params=params)
+    write_metrics(m / f"claims_{mk}.json", {
+        "paper": {"DRM explains more variance than FRM": {"ours": "38.00% vs 30.00%", "verdict": "holds (3 seeds)"}},
+        "training": {}, "linear": {"DRM explains more variance than its linear probe": {
+            "ours": "38.00% vs 37.50%", "verdict": "within seed noise (3 seeds)"}}}, params=params)
 
 
 def test_summary_fills_every_market_link_and_the_untrained_control(tmp_path) -> None:
@@ -45,8 +50,13 @@ def test_summary_fills_every_market_link_and_the_untrained_control(tmp_path) -> 
         assert f"(notebooks/21_risk_model_evaluation_{mk}.ipynb)" in text
         assert f"(notebooks/20_deep_risk_model_{mk}.ipynb)" in text
     assert text.count("the same networks before training: K=10: 30.00%") == 2
+    assert text.count("smallest gain over a seed's own untrained network: K=10: +0.40 points") == 2
+    assert text.count("their linear probes (same inputs, head, loss and recipe): K=10: 30.50%") == 2
     assert text.count("runs in 1.0 min") == 2 and text.count("peak memory of the stage 1.00 GiB") == 2
     assert text.count("| DRM untrained | 37.0% | 9.2% | 9.5% |") == 2
+    assert text.count("| DRM explains more variance than FRM | 38.00% vs 30.00% | holds (3 seeds) |") == 2
+    assert text.count("| DRM explains more variance than its linear probe | 38.00% vs 37.50% | within seed noise (3 seeds) |") == 2
+    assert "Did training help?" not in text  # an empty claim list is left out
     assert "Left out" not in text
 
 

@@ -93,6 +93,35 @@ def lines(df: pd.DataFrame, *, title: str, ylabel: str = "", figsize=(9, 3.5), l
     return fig
 
 
+def learning_curves(history: pd.DataFrame, summary: pd.DataFrame, *, title: str, metric: str = "valid_r2") -> plt.Figure:
+    """Validation score against optimizer steps, one panel per K, one colour per seed.
+
+    ``history`` has one row per (run, epoch) with columns ``k, seed, variant, steps, <metric>``;
+    ``summary`` one row per run with ``k, seed, variant, valid_r2_init`` (the untrained control's
+    score, drawn at step 0 and as a dashed line). Variants other than ``"network"`` (e.g. the
+    linear probe) are dotted.
+    """
+    ks = sorted(summary.k.unique())
+    fig, axes = plt.subplots(1, len(ks), figsize=(4.6 * len(ks), 3.4), squeeze=False, sharey=True)
+    seeds = sorted(summary.seed.unique())
+    colours = dict(zip(seeds, sns.color_palette(n_colors=len(seeds))))
+    for ax, k in zip(axes[0], ks):
+        for _, run in summary.loc[summary.k == k].iterrows():
+            h = history.loc[(history.k == k) & (history.seed == run.seed) & (history.variant == run.variant)]
+            x = np.r_[0, h.steps.to_numpy()]
+            y = 100 * np.r_[run.valid_r2_init, h[metric].to_numpy()]
+            net = run.variant == "network"
+            ax.plot(x, y, ls="-" if net else ":", marker="o" if net else None, ms=3, lw=1.2, color=colours[run.seed],
+                    label=f"seed {run.seed}" if net else f"seed {run.seed} {run.variant}")
+            if net:
+                ax.axhline(100 * run.valid_r2_init, ls="--", lw=0.8, color=colours[run.seed])
+        ax.set(title=f"K = {k} (dashed: untrained)", xlabel="optimizer steps", ylabel="validation R^2 (%)")
+        ax.legend(fontsize=7, loc="best")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
 def bars(df: pd.DataFrame, *, title: str, ylabel: str = "", err: pd.DataFrame | None = None, figsize=(9, 3.5)) -> plt.Figure:
     """Grouped bar chart (index = groups, columns = series), optional error bars."""
     fig, ax = plt.subplots(figsize=figsize)

@@ -83,6 +83,10 @@ def drm_section(m: "_Current", rd: Path, mk: str) -> list[str]:
         + ", validation R^2 (mean over seeds) "
         + _per_k(tr["valid_r2_mean"])
         + ("; the same networks before training: " + _per_k(tr["valid_r2_init_mean"]) if "valid_r2_init_mean" in tr else "")
+        + ("; smallest gain over a seed's own untrained network: " + ", ".join(
+            f"K={k}: {100 * v:+.2f} points" for k, v in tr["gain_min"].items()) if "gain_min" in tr else "")
+        + ("; their linear probes (same inputs, head, loss and recipe): " + _per_k(tr["probe_valid_r2_mean"])
+           if "probe_valid_r2_mean" in tr else "")
         + (f"; peak memory of the stage {rss / 1024:.2f} GiB" if rss is not None else "")
         + f". [notebook](notebooks/20_deep_risk_model_{mk}.ipynb)",
         "",
@@ -110,6 +114,13 @@ def evaluation_section(m: "_Current", rd: Path, mk: str) -> list[str]:
         fc = read_metrics(m / f"forecast_{mk}.json")["models"]
         out += ["### Risk-forecast quality (bias statistic: 1 = calibrated; QLIKE: lower is better)", "",
                 _table_from_metrics(fc, index_name="model"), ""]
+    if m.exists(f"claims_{mk}.json"):
+        cl = read_metrics(m / f"claims_{mk}.json")
+        for key, title in (("paper", "The paper's Table 1 claims"), ("training", "Did training help? (trained vs untrained network)"),
+                           ("linear", "Does the network beat a linear model of the same data?")):
+            if cl.get(key):
+                out += [f"### {title} (test window; 95% seed intervals, one verdict rule)", "",
+                        _table_from_metrics(cl[key], index_name="claim"), ""]
     return out + _figures(rd, f"evaluation_{mk}/r2.png", f"evaluation_{mk}/factor_returns.png")
 
 
@@ -123,7 +134,13 @@ def ablations_section(m: "_Current", rd: Path, mk: str) -> list[str]:
              "verdict": v["verdict"]} for k, v in ab["gat"].items()}
     lam = {k: {"vif_mean": v["vif_mean"], "r2": v["r2"], "gmv_vol": v["gmv_vol"]} for k, v in ab["lambda"].items()}
     mt = ab["multitask"]
+    learned = ab.get("learning", {})
+    learn = ("Did the ablation runs learn? Validation R^2 gain over each run's own untrained network, "
+             + "; ".join(f"{g}: {100 * v['gain']['mean']:+.2f} points on average, smallest {100 * v['min_gain']:+.2f}, "
+                         f"{v['n_gain_gt_0']} of {v['n_runs']} runs above 0" for g, v in learned.items()) + "."
+             if learned else "")
     return ["### Ablations (mean over seeds, 95% interval; overlapping intervals = tie)", "",
+            *([learn, ""] if learn else []),
             "RQ1, R^2 with / without GAT by K:", "",
             _table_from_metrics(g, pct=["with", "with_lo", "with_hi", "without", "without_lo", "without_hi"], index_name="K"), "",
             "RQ2, lambda sweep (K = 10):", "", _table_from_metrics(lam, pct=["r2", "gmv_vol"], index_name="lambda"), "",

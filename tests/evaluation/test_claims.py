@@ -48,3 +48,17 @@ def test_paper_claims_use_seed_intervals_for_seeded_rows():
     assert out.loc["DRM explains more variance than FRM", "verdict"] == "holds (3 seeds)"
     assert out.loc["DRM x2 explains more variance than DRM", "verdict"].startswith("within seed noise")
     assert out.loc["DRM GMV is less volatile than FRM's", "verdict"].startswith("holds")
+
+
+def test_linear_claims_compare_with_seeded_probes_and_skip_rows_not_in_table1():
+    from riskstudy.evaluation.claims import LINEAR_CLAIMS
+
+    t1 = pd.DataFrame({"r2": {"DRM": 0.32, "DRM linear probe": 0.31, "DRM x2": 0.37, "DRM x2 linear probe": 0.36,
+                              "PCA static": 0.35}})
+    seeds = pd.DataFrame({"model": ["DRM"] * 3 + ["DRM linear probe"] * 3, "seed": [0, 1, 2] * 2,
+                          "r2": [0.320, 0.321, 0.319, 0.310, 0.311, 0.309]})
+    out = paper_claims(type("R", (), {"table1": t1, "seeds": seeds})(), LINEAR_CLAIMS)
+    assert out.loc["DRM explains more variance than its linear probe", "verdict"] == "holds (3 seeds)"
+    assert out.loc["DRM explains more variance than static training-window PCA", "verdict"] == "does not hold (3 seeds)"
+    assert "DRM x2 explains more variance than static training-window PCA" not in out.index  # no "PCA static x2" row
+    assert len(out) == 3

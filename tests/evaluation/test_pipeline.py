@@ -145,7 +145,8 @@ def test_drm_scoring_checks_every_drm_output_first(tmp_path):
     params = validate_params(raw)
     d = params.drm
     files = input_files(params, "us")
-    assert len(files) == 2 * len(d.seeds) + 2
+    assert len(files) == 2 * 2 * len(d.seeds) + 2  # K and 2K: network and linear probe per seed, then the controls
+    assert {f.name for f in files} >= {f"drm_k{d.n_factors}_s{d.seeds[0]}_linear.npz"}
     assert {f.name for f in files} >= {f"drm_k{d.n_factors}_untrained.npz", f"drm_k{d.k_double}_untrained.npz"}
     files[0].parent.mkdir(parents=True, exist_ok=True)
     files[0].write_bytes(b"")  # the first trained run exists, the rest (untrained controls included) do not

@@ -30,10 +30,11 @@ def aggregate(runs: pd.DataFrame, params: Params) -> dict:
     """The metrics of ``reports/metrics/ablations_<market>.json`` plus the verdicts.
 
     Schema: ``{"gat": {K: {"with": ci, "without": ci, "verdict": ..}}, "lambda": {lam: {"vif_mean", "r2",
-    "gmv_vol", ...}}, "multitask": {"multi": {"autocorr", ...}, "single": {...}, "verdict": ..}}``.
+    "gmv_vol", ...}}, "multitask": {"multi": {"autocorr", ...}, "single": {...}, "verdict": ..},
+    "learning": {group: ...}}`` (:func:`learning`).
     """
     a = params.ablations
-    out: dict = {"gat": {}, "lambda": {}, "multitask": {}}
+    out: dict = {"gat": {}, "lambda": {}, "multitask": {}, "learning": learning(runs)}
     g = runs[runs.group == "gat"]
     for k in a.ks:
         w = mean_ci(g[(g.k == k) & g.gat].r2)
@@ -57,6 +58,17 @@ def aggregate(runs: pd.DataFrame, params: Params) -> dict:
         "single": {"autocorr": single["mean"], "ci": single},
         "verdict": verdict(multi, single),
     }
+    return out
+
+
+def learning(runs: pd.DataFrame) -> dict:
+    """Did the ablation runs learn? Per group (gat, lambda, task): the validation R^2 gain of each run
+    over its own untrained network, ``{"gain": mean_ci over runs, "min_gain", "n_runs", "n_gain_gt_0"}``."""
+    out = {}
+    for group, r in runs.groupby("group"):
+        gain = (r.valid_r2 - r.valid_r2_init).to_numpy(dtype=float)
+        out[str(group)] = {"gain": mean_ci(gain), "min_gain": float(gain.min()), "n_runs": int(len(gain)),
+                           "n_gain_gt_0": int((gain > 0).sum())}
     return out
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from riskstudy import paths
 from riskstudy.config import Params
 from riskstudy.factors.base import ModelSpec, Run, StoredExposures
-from riskstudy.factors.store import run_name, untrained_name
+from riskstudy.factors.store import probe_name, run_name, untrained_name
 
 
 def drm_models_dir(params: Params, market: str) -> Path:
@@ -33,10 +33,10 @@ def _ks(params: Params) -> tuple[tuple[str, int], ...]:
 
 
 def input_files(params: Params, market: str) -> list[Path]:
-    """The DRM-stage outputs scoring reads: every seed of K and 2K, then the untrained controls."""
+    """The DRM-stage outputs scoring reads: every seed of K and 2K, their linear probes, then the untrained controls."""
     root = drm_models_dir(params, market)
-    return [root / f"{run_name(k, s)}.npz" for _, k in _ks(params) for s in params.drm.seeds] + [
-        root / f"{untrained_name(k)}.npz" for _, k in _ks(params)]
+    return [root / f"{name(k, s)}.npz" for name in (run_name, probe_name) for _, k in _ks(params)
+            for s in params.drm.seeds] + [root / f"{untrained_name(k)}.npz" for _, k in _ks(params)]
 
 
 def _runs(params: Params, market: str) -> list[Run]:
@@ -45,11 +45,13 @@ def _runs(params: Params, market: str) -> list[Run]:
     def stored(name: str, k: int):
         return lambda: StoredExposures(root / f"{name}.npz", names=factor_names(k))
 
-    runs = [Run(f"{label} s{seed}", label, seed=seed, factor_model=stored(run_name(k, seed), k))
+    runs = [Run(f"{label}{suffix} s{seed}", f"{label}{suffix}", seed=seed, factor_model=stored(name(k, seed), k))
+            for suffix, name in (("", run_name), (" linear probe", probe_name))
             for label, k in _ks(params) for seed in params.drm.seeds]
     return runs + [Run(f"{label} untrained", f"{label} untrained", factor_model=stored(untrained_name(k), k))
                    for label, k in _ks(params)]
 
 
-#: Registered as ``drm``: rows "DRM" and "DRM x2" (one run per seed) and their untrained controls.
+#: Registered as ``drm``: rows "DRM" and "DRM x2" (one run per seed), their linear probes ("DRM linear probe",
+#: "DRM x2 linear probe", per seed) and their untrained controls.
 SPEC = ModelSpec("drm", runs=_runs, trained_by="drm", required=input_files)

@@ -18,7 +18,7 @@ from riskstudy.config import ConfigError, DRMParams, Params, check_horizon
 from riskstudy.data.market import MarketData
 from riskstudy.factors.base import FactorModel
 from riskstudy.factors.drm import factor_names
-from riskstudy.factors.store import run_name, save_exposures, untrained_name
+from riskstudy.factors.store import probe_name, run_name, save_exposures, untrained_name
 from riskstudy.features.drm_inputs import DRMDataset, split_rows
 from riskstudy.nn.drm_train import (
     HISTORY_COLUMNS,
@@ -179,6 +179,11 @@ def config_tag(config: DRMParams) -> str:
     return hashlib.sha1(json.dumps(config.to_dict(), sort_keys=True).encode()).hexdigest()[:10]
 
 
+#: The linear reference of every DRM run: the same inputs, head, loss, recipe and loop, with a linear
+#: map of the 20 x 5 input window (:class:`~riskstudy.nn.encoders.LinearEncoder`) and no GAT.
+LINEAR_PROBE: dict[str, object] = {"encoder": "linear", "gat": False}
+
+
 def train_suite(
     ds: DRMDataset,
     days: SplitDays,
@@ -188,7 +193,7 @@ def train_suite(
     checkpoint_dir: str | Path | None = None,
     use_dvclive: bool = True,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Train DRM (K = ``drm.n_factors``) and DRM x2 (K = ``drm.k_double``) for every seed.
+    """Train DRM (K = ``drm.n_factors``) and DRM x2 (K = ``drm.k_double``) and their linear probes for every seed.
 
     Saves each run with :func:`save_run` under ``out_dir`` (dvclive curves in
     ``out_dir/dvclive/<run>``); checkpoints go to ``checkpoint_dir``: a killed run resumes
@@ -197,41 +202,46 @@ def train_suite(
     reuses a finished or a different run. Every run is
     compared with its own starting point (:func:`untrained_run`): its validation R^2 before
     training is ``valid_r2_init``, and the first seed's untrained exposures are saved as
-    :func:`untrained_name` for the evaluation's "untrained" control rows.
+    :func:`untrained_name` for the evaluation's "untrained" control rows. Every network run has
+    a linear probe (:data:`LINEAR_PROBE`, stored as :func:`probe_name`), trained with the same
+    recipe on the same days: the linear model of the same data the network must beat.
 
     Returns
     -------
-    summary : DataFrame, one row per run (k, seed, best_epoch, valid_r2, valid_r2_init, train_r2, epochs, seconds)
-    history : DataFrame, per-epoch curves of every run (column ``run``)
+    summary : DataFrame, one row per run (run, variant, k, seed, best_epoch, best_steps, valid_r2,
+        valid_r2_init, train_r2, epochs, seconds)
+    history : DataFrame, per-epoch curves of every run (columns ``run``, ``variant``, ``k``, ``seed``)
     """
     out_dir = Path(out_dir)
     rows, histories = [], []
     for k in (params.drm.n_factors, params.drm.k_double):
         for seed in params.drm.seeds:
-            cfg = model_config(params, n_factors=k, seed=seed)
-            name = run_name(k, seed)
-            ckpt = None if checkpoint_dir is None else Path(checkpoint_dir) / f"{name}_{config_tag(cfg)}.pt"
-            live = None
-            if use_dvclive:
-                from dvclive import Live
+            for variant, overrides, name in (("network", {}, run_name(k, seed)),
+                                             ("linear probe", LINEAR_PROBE, probe_name(k, seed))):
+                cfg = model_config(params, n_factors=k, seed=seed, **overrides)
+                ckpt = None if checkpoint_dir is None else Path(checkpoint_dir) / f"{name}_{config_tag(cfg)}.pt"
+                live = None
+                if use_dvclive:
+                    from dvclive import Live
 
-                live = Live(dir=str(out_dir / "dvclive" / name), save_dvc_exp=False, dvcyaml=None, report=None)
-            control = untrained_run(ds, days, cfg, predict=seed == params.drm.seeds[0])
-            if seed == params.drm.seeds[0]:
-                save_run(control, out_dir, untrained_name(k), dates=ds.panel.dates, instruments=ds.panel.instruments)
-            t0 = pd.Timestamp.now()
-            log.info("training %s on %d train / %d valid days", name, len(days.train), len(days.valid))
-            run = train_and_predict(ds, days, cfg, checkpoint=ckpt, live=live)
-            if live is not None:
-                live.end()
-            save_run(run, out_dir, name, dates=ds.panel.dates, instruments=ds.panel.instruments)
-            h = run.fit.history.assign(run=name, k=k, seed=seed)
-            histories.append(h)
-            best = h.loc[h.epoch == run.fit.best_epoch].iloc[0]
-            rows.append({"run": name, "k": k, "seed": seed, "best_epoch": run.fit.best_epoch,
-                         "valid_r2": float(best.valid_r2),
-                         "valid_r2_init": float(control.fit.history.valid_r2.iloc[0]), "train_r2": float(best.train_r2),
-                         "epochs": int(len(h)), "seconds": (pd.Timestamp.now() - t0).total_seconds()})
+                    live = Live(dir=str(out_dir / "dvclive" / name), save_dvc_exp=False, dvcyaml=None, report=None)
+                first = seed == params.drm.seeds[0] and variant == "network"
+                control = untrained_run(ds, days, cfg, predict=first)
+                if first:
+                    save_run(control, out_dir, untrained_name(k), dates=ds.panel.dates, instruments=ds.panel.instruments)
+                t0 = pd.Timestamp.now()
+                log.info("training %s (%s) on %d train / %d valid days", name, variant, len(days.train), len(days.valid))
+                run = train_and_predict(ds, days, cfg, checkpoint=ckpt, live=live)
+                if live is not None:
+                    live.end()
+                save_run(run, out_dir, name, dates=ds.panel.dates, instruments=ds.panel.instruments)
+                h = run.fit.history.assign(run=name, variant=variant, k=k, seed=seed)
+                histories.append(h)
+                best = h.loc[h.epoch == run.fit.best_epoch].iloc[0]
+                rows.append({"run": name, "variant": variant, "k": k, "seed": seed, "best_epoch": run.fit.best_epoch,
+                             "best_steps": int(best.steps), "valid_r2": float(best.valid_r2),
+                             "valid_r2_init": float(control.fit.history.valid_r2.iloc[0]), "train_r2": float(best.train_r2),
+                             "epochs": int(len(h)), "seconds": (pd.Timestamp.now() - t0).total_seconds()})
     return pd.DataFrame(rows), pd.concat(histories, ignore_index=True)
 
 

@@ -65,6 +65,11 @@ def run_name(n_factors: int, seed: int) -> str:
     return f"drm_k{n_factors}_s{seed}"
 
 
+def probe_name(n_factors: int, seed: int) -> str:
+    """Store name of the linear probe of a DRM run (same inputs, head, loss and loop; linear encoder, no GAT)."""
+    return f"drm_k{n_factors}_s{seed}_linear"
+
+
 def untrained_name(n_factors: int) -> str:
     """Store name of the untrained control (first seed) of the K-factor DRM."""
     return f"drm_k{n_factors}_untrained"

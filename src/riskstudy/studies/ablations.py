@@ -11,7 +11,9 @@ params file, e.g.::
 ``drm.lambda``, ``--horizon`` to ``drm.horizon``, i.e. all label horizons of ``features.horizon``
 when unset). A run trains the model on the reduced ablation setting (``ablations.*``), predicts
 exposures over validation + test, and measures on the test window: mean R^2, per-factor VIF,
-GMV volatility and the daily lag-1 rank autocorrelation of the exposures. The files are
+GMV volatility and the daily lag-1 rank autocorrelation of the exposures, and on validation its
+best R^2 beside its own untrained network's (``valid_r2_init``, same warm-started scoring), so
+every ablation row shows whether its run learned. The files are
 aggregated by :mod:`riskstudy.evaluation.ablations`.
 """
 
@@ -28,7 +30,15 @@ from riskstudy.config import Params, load_params
 from riskstudy.data.market import load_market
 from riskstudy.evaluation.factor_stats import rank_autocorrelation, vif
 from riskstudy.evaluation.scoring import evaluate_factor_model
-from riskstudy.factors.drm_runs import build_dataset, full_exposures, model_config, restrict_universe, split_days, train_and_predict
+from riskstudy.factors.drm_runs import (
+    build_dataset,
+    full_exposures,
+    model_config,
+    restrict_universe,
+    split_days,
+    train_and_predict,
+    untrained_run,
+)
 from riskstudy.reporting import write_metrics
 from riskstudy.risk.factor_model import EvalWindow
 
@@ -66,7 +76,9 @@ def run_ablation(params: Params, *, market: str, k: int, gat: bool, lam: float, 
         max_epochs=a.max_epochs, train_days_per_epoch=a.train_days_per_epoch,
         patience=max(1, min(params.drm.patience, a.max_epochs)),
     )
+    control = untrained_run(ds, days, cfg, predict=False)  # the run's own starting point, same warm-started scoring
     run = train_and_predict(ds, days, cfg)
+    best = run.fit.history.loc[run.fit.history.epoch == run.fit.best_epoch].iloc[0]
     expo = full_exposures(run, panel.shape[0]).astype(float)
     s = params.split
     window = EvalWindow.from_dates(panel, history_start=panel.dates[days.predict[0]], test_start=s.test_start, test_end=s.test_end)
@@ -83,7 +95,9 @@ def run_ablation(params: Params, *, market: str, k: int, gat: bool, lam: float, 
         "autocorr": float(np.nanmean(autocorr_daily)),
         "autocorr_daily": {str(d.date()): float(v) for d, v in zip(panel.dates[rows], autocorr_daily)},
         "best_epoch": run.fit.best_epoch,
-        "valid_r2": float(run.fit.history["valid_r2"].max()),
+        "best_steps": int(best.steps),
+        "valid_r2": float(best.valid_r2),
+        "valid_r2_init": float(control.fit.history.valid_r2.iloc[0]),
         "n_stocks": int(panel.shape[1]),
         "seconds": time.perf_counter() - t0,
     }
