@@ -111,3 +111,22 @@ def test_static_pca_recovers_static_loadings():
     test = np.arange(60, 80)
     r2 = scores.r2_total(ch.R[test], m.betas(ch, test), m.factors(ch, test), ch.mask[test])
     assert r2 > 0.9
+
+
+def test_collinear_instruments(pkg, panel):
+    """Ranked instruments can coincide (China: ``betasq`` ranks as ``beta`` when every beta is positive).
+
+    Our ALS (minimum-norm solves) fits the same returns as without the duplicate (the betas only up to
+    a K x K rotation: the identification Gamma'Gamma = I weighs the duplicated column twice); the
+    package's plain ``solve`` raises.
+    """
+    ch, _ = panel
+    Z = add_constant(ch.Z)
+    dup = np.concatenate([Z[..., :1], Z], axis=-1)
+    a = ipca_als(Z, ch.R, ch.mask, n_factors=2, tol=1e-10)
+    b = ipca_als(dup, ch.R, ch.mask, n_factors=2, tol=1e-10)
+    assert b.converged
+    fitted = lambda Zi, fit: scores.predicted_returns(Zi @ fit.gamma, fit.factors)  # noqa: E731
+    np.testing.assert_allclose(fitted(dup, b), fitted(Z, a), atol=1e-7)
+    with pytest.raises(np.linalg.LinAlgError):
+        package_ipca(dup, ch.R, ch.mask, n_factors=2, max_iter=20)

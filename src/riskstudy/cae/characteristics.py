@@ -32,7 +32,9 @@ beta, betasq
     Slope of the stock's daily return on the market's over ``beta_window`` (252) days and its
     square. The market is the *equal-weighted* mean return of the day's universe members
     (``market="equal"``, default) or its weighting by the previous day's dollar volume
-    (``"value"``).
+    (``"value"``). Ranked, ``betasq`` equals ``beta`` in every period where all members' betas
+    are positive (China here: 117 of 123 month ends): it is kept, as the list of the original
+    has it, and the estimators tolerate exactly collinear instruments.
 idiovol
     Standard deviation of the residuals of the stock's daily returns regressed on a constant and
     the given daily factor returns (Fama-French 3 for the US) over ``idio_window`` (252) days;

@@ -115,6 +115,11 @@ def ipca_als(Z: np.ndarray, R: np.ndarray, mask: np.ndarray, *, n_factors: int, 
     :math:`F_0 = (S V')_{:K}` of :math:`Q = [Q_1 \dots Q_T]` ``(L, T)``, until no entry of
     :math:`\Gamma` or :math:`F` moves by more than ``tol`` (the ``ipca`` package's scheme).
 
+    Both solves are minimum-norm least squares (pseudo-inverse, ``lstsq``) rather than plain
+    solves: ranked instruments can be exactly collinear (``betasq`` ranks as ``beta`` when every
+    beta is positive, see :mod:`~riskstudy.cae.characteristics`), which leaves a direction of
+    :math:`\Gamma` unidentified but the fitted betas unique; the package's plain solve fails there.
+
     Parameters
     ----------
     Z : ndarray, shape (T, N, L)
@@ -139,10 +144,10 @@ def ipca_als(Z: np.ndarray, R: np.ndarray, mask: np.ndarray, *, n_factors: int, 
     gamma, f = u[:, :K], (s[:K, None] * vt[:K]).T
     converged, it = False, 0
     while it < max_iter:
-        f_new = np.linalg.solve(gamma.T @ W @ gamma, (Q @ gamma)[..., None])[..., 0]  # (T, K)
+        f_new = np.einsum("tkl,tl->tk", np.linalg.pinv(gamma.T @ W @ gamma, hermitian=True), Q @ gamma)  # (T, K)
         den = np.einsum("t,tab,tk,tl->akbl", n, W, f_new, f_new).reshape(L * K, L * K)
         num = np.einsum("t,ta,tk->ak", n, Q, f_new).reshape(L * K)
-        g_new = np.linalg.solve(den, num).reshape(L, K)
+        g_new = np.linalg.lstsq(den, num, rcond=None)[0].reshape(L, K)
         g_new, f_new = _normalise(g_new, f_new)
         step = max(np.abs(g_new - gamma).max(), np.abs(f_new - f).max())
         gamma, f, it = g_new, f_new, it + 1
@@ -165,7 +170,9 @@ def package_ipca(Z: np.ndarray, R: np.ndarray, mask: np.ndarray, *, n_factors: i
 
     The package prints the panel size and draws a progress bar (on the ``sys.stderr`` bound at
     import) while building its portfolios: both are silenced here. Its first call in a process
-    compiles its numba kernels (about 20 s on one core). ``n_iter`` is not reported by the
+    compiles its numba kernels (about 20 s on one core). Its plain solves raise
+    ``LinAlgError`` on exactly collinear instruments (China's ranked ``beta`` and ``betasq``):
+    drop one of them to compare with the package there. ``n_iter`` is not reported by the
     package (-1); ``converged`` is assumed.
     """
     import functools
