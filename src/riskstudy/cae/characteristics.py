@@ -33,7 +33,7 @@ beta, betasq
     square. The market is the *equal-weighted* mean return of the day's universe members
     (``market="equal"``, default) or its weighting by the previous day's dollar volume
     (``"value"``). Ranked, ``betasq`` equals ``beta`` in every period where all members' betas
-    are positive (China here: 117 of 123 month ends): it is kept, as the list of the original
+    are positive (China here: 105 of the 111 month ends with betas): it is kept, as the list of the original
     has it, and the estimators tolerate exactly collinear instruments.
 idiovol
     Standard deviation of the residuals of the stock's daily returns regressed on a constant and
