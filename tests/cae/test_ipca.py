@@ -114,7 +114,7 @@ def test_static_pca_recovers_static_loadings():
 
 
 def test_collinear_instruments(pkg, panel):
-    """Ranked instruments can coincide (China: ``betasq`` ranks as ``beta`` when every beta is positive).
+    """Instruments can coincide (e.g. the paper's ranked ``betasq`` is ``beta`` when every beta is positive).
 
     Our ALS (minimum-norm solves) fits the same returns as without the duplicate (the betas only up to
     a K x K rotation: the identification Gamma'Gamma = I weighs the duplicated column twice); the

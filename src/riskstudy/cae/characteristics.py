@@ -29,12 +29,16 @@ indmom
 maxret, retvol
     Largest daily return and standard deviation of daily returns over the last month.
 beta, betasq
-    Slope of the stock's daily return on the market's over ``beta_window`` (252) days and its
-    square. The market is the *equal-weighted* mean return of the day's universe members
-    (``market="equal"``, default) or its weighting by the previous day's dollar volume
-    (``"value"``). Ranked, ``betasq`` equals ``beta`` in every period where all members' betas
-    are positive (China here: 105 of the 111 month ends with betas): it is kept, as the list of the original
-    has it, and the estimators tolerate exactly collinear instruments.
+    Slope of the stock's daily return on the market's over ``beta_window`` (252) days, and the
+    squared deviation of that slope from the period's cross-sectional median among members,
+    :math:`(\beta_i - \mathrm{med}_j \beta_j)^2`. The market is the *equal-weighted* mean return
+    of the day's universe members (``market="equal"``, default) or its weighting by the previous
+    day's dollar volume (``"value"``). The paper's ``betasq`` is :math:`\beta^2`; ranked, that is
+    ``beta`` again whenever every member's beta is positive (China here: 105 of the 111 month ends
+    that have betas) and nearly so otherwise (a handful of negative betas: the instruments' Gram
+    matrix reaches condition numbers ~3e5 and the managed portfolios of ``beta`` and ``betasq``
+    weights of +-0.8 against ~0.05 elsewhere), so the square is taken around the median, which
+    keeps its purpose (curvature in beta) after ranking.
 idiovol
     Standard deviation of the residuals of the stock's daily returns regressed on a constant and
     the given daily factor returns (Fama-French 3 for the US) over ``idio_window`` (252) days;
@@ -326,7 +330,11 @@ def raw_characteristics(
             _, sd, n = _window_ols(r[s], np.column_stack([np.ones(idio_window), fx[s]]))
             per["idiovol"][j] = np.where(n >= MIN_FRAC * idio_window, sd, np.nan)
     out.update(per)
-    out["betasq"] = out["beta"] ** 2
+    mem = p.member[ends]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # periods without betas: NaN
+        med = np.nanmedian(np.where(mem, out["beta"], np.nan), axis=1, keepdims=True)
+    out["betasq"] = (out["beta"] - med) ** 2
 
     names = [n for n in NAMES if n != "indmom" or p.sector is not None]
     if p.sector is not None:

@@ -116,9 +116,10 @@ def ipca_als(Z: np.ndarray, R: np.ndarray, mask: np.ndarray, *, n_factors: int, 
     :math:`\Gamma` or :math:`F` moves by more than ``tol`` (the ``ipca`` package's scheme).
 
     Both solves are minimum-norm least squares (pseudo-inverse, ``lstsq``) rather than plain
-    solves: ranked instruments can be exactly collinear (``betasq`` ranks as ``beta`` when every
-    beta is positive, see :mod:`~riskstudy.cae.characteristics`), which leaves a direction of
-    :math:`\Gamma` unidentified but the fitted betas unique; the package's plain solve fails there.
+    solves: instruments can be exactly collinear (a characteristic missing, hence 0, for every
+    member of a period; or ranks that coincide, as the paper's ``betasq`` does with ``beta`` in
+    China, see :mod:`~riskstudy.cae.characteristics`), which leaves a direction of :math:`\Gamma`
+    unidentified but the fitted returns unique; the package's plain solve fails there.
 
     Parameters
     ----------
@@ -171,9 +172,9 @@ def package_ipca(Z: np.ndarray, R: np.ndarray, mask: np.ndarray, *, n_factors: i
     The package prints the panel size and draws a progress bar (on the ``sys.stderr`` bound at
     import) while building its portfolios: both are silenced here. Its first call in a process
     compiles its numba kernels (about 20 s on one core). Its plain solves raise
-    ``LinAlgError`` on exactly collinear instruments (China's ranked ``beta`` and ``betasq``):
-    drop one of them to compare with the package there. ``n_iter`` is not reported by the
-    package (-1); ``converged`` is assumed.
+    ``LinAlgError`` on exactly collinear instruments (measured on China's month ends with the
+    paper's ``betasq``, the ranked :math:`\beta^2`). ``n_iter`` is not reported by the package
+    (-1); ``converged`` is assumed.
     """
     import functools
 
