@@ -150,3 +150,13 @@ def test_cae_bad_values_are_named(base, cae, message):
     base["cae"] = cae
     with pytest.raises(ConfigError, match=message):
         validate_params(base)
+
+
+def test_cae_device_resolves(base):
+    import torch
+
+    base["cae"] = {"device": "cpu"}
+    assert validate_params(base).cae.resolved_device() == torch.device("cpu")
+    base["cae"] = {"device": "not-a-device"}
+    with pytest.raises(ConfigError, match=r"cae\.device"):
+        validate_params(base)

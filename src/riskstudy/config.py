@@ -416,10 +416,15 @@ class CAEConfig(_Strict):
         return v
 
     def resolved_device(self) -> "torch.device":
-        """``device`` with ``"auto"`` resolved to CUDA when available, else CPU."""
+        """``device`` with ``"auto"`` resolved to CUDA when available, else CPU; an unavailable CUDA raises."""
         import torch
 
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu") if self.device == "auto" else torch.device(self.device)
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        device = torch.device(self.device)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"cae.device={self.device!r} but CUDA is not available (use 'auto' or 'cpu')")
+        return device
 
 
 class Params(_Strict):
