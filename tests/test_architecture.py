@@ -17,12 +17,14 @@ ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src"
 PKG = SRC / "riskstudy"
 
-#: data -> features -> nn -> factors -> risk -> portfolio -> evaluation -> summary -> studies.
+#: data -> features -> nn -> factors | cae -> risk -> portfolio -> evaluation -> summary -> studies.
+#: ``cae`` (the conditional autoencoder section's characteristics, networks and linear baselines) is a
+#: model family beside ``factors``: it trains through ``nn.loop`` and reuses ``factors.srm``.
 #: A module may import from its own layer or lower ones only; layer 0 (configuration, paths,
 #: provenance stamps and the metrics-file helpers every stage writes with) is importable by all.
 LAYERS: dict[str, int] = {
     "config": 0, "paths": 0, "provenance": 0, "reporting": 0,
-    "data": 1, "features": 2, "nn": 3, "factors": 4, "risk": 5, "portfolio": 6, "evaluation": 7,
+    "data": 1, "features": 2, "nn": 3, "factors": 4, "cae": 4, "risk": 5, "portfolio": 6, "evaluation": 7,
     "summary": 8, "plotting": 8,
     "studies": 9, "notebook": 9, "bench_data": 9, "bench_drm": 9, "bench_portfolio": 9,
 }

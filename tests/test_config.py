@@ -121,3 +121,42 @@ def test_drm_horizon_defaults_to_all_label_horizons_and_may_not_exceed_them(base
     base["drm"]["horizon"] = 21
     with pytest.raises(ConfigError, match=r"drm\.horizon \(21\) exceeds features\.horizon \(20\)"):
         validate_params(base)
+
+
+def test_cae_section_is_optional_and_typed(base):
+    assert validate_params(base).cae is None  # existing profiles have no cae section
+    base["cae"] = {"ks": [1, 3], "models": ["CA0", "CA1"], "frequency": "weekly"}
+    cae = validate_params(base).cae
+    assert cae.ks == [1, 3] and cae.hidden["CA1"] == [32] and cae.frequency == "weekly" and cae.n_seeds == 5
+
+
+def test_cae_unknown_key_is_named(base):
+    base["cae"] = {"n_seed": 5}
+    with pytest.raises(ConfigError, match=r"unknown key 'cae\.n_seed'"):
+        validate_params(base)
+
+
+@pytest.mark.parametrize(("cae", "message"), [
+    ({"ks": [0, 1]}, r"bad value for 'cae\.ks'"),
+    ({"ks": [2, 2]}, r"bad value for 'cae\.ks'.*distinct"),
+    ({"models": ["CA4"]}, r"bad value for 'cae\.models\.0'"),
+    ({"frequency": "daily"}, r"bad value for 'cae\.frequency'"),
+    ({"l1": -1.0}, r"bad value for 'cae\.l1'"),
+    ({"hidden": {"CA0": []}}, r"cae\.hidden has no layer spec for models \['CA1', 'CA2', 'CA3'\]"),
+    ({"hidden": {"CA0": [4], "CA1": [32], "CA2": [32, 16], "CA3": [32, 16, 8]}}, r"cae\.hidden\.CA0 must be \[\]"),
+    ({"n_seeds": 3}, r"cae\.n_seeds needs at least 5"),
+])
+def test_cae_bad_values_are_named(base, cae, message):
+    base["cae"] = cae
+    with pytest.raises(ConfigError, match=message):
+        validate_params(base)
+
+
+def test_cae_device_resolves(base):
+    import torch
+
+    base["cae"] = {"device": "cpu"}
+    assert validate_params(base).cae.resolved_device() == torch.device("cpu")
+    base["cae"] = {"device": "not-a-device"}
+    with pytest.raises(ConfigError, match=r"cae\.device"):
+        validate_params(base)

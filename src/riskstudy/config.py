@@ -339,6 +339,94 @@ class PlantedConfig(_Strict):
     seed: int = Field(0, ge=0)
 
 
+#: The conditional autoencoders of Gu, Kelly, Xiu (2021) and their beta networks' hidden layers.
+CAE_MODELS: dict[str, list[int]] = {"CA0": [], "CA1": [32], "CA2": [32, 16], "CA3": [32, 16, 8]}
+
+
+class CAEConfig(_Strict):
+    """Conditional autoencoder section (:mod:`riskstudy.cae`): characteristics, CA0-CA3 training, baselines.
+
+    ``models`` name the beta networks to train, each with its hidden layers in ``hidden`` (CA0 is
+    linear: no hidden layer); every model is fitted for every K in ``ks``, as an ensemble of
+    ``n_seeds`` seeds (predictions averaged).
+    """
+
+    models: list[Literal["CA0", "CA1", "CA2", "CA3"]] = Field(default_factory=lambda: list(CAE_MODELS), min_length=1)
+    ks: list[int] = Field(default_factory=lambda: [1, 2, 3, 4, 5, 6], min_length=1)
+    hidden: dict[str, list[int]] = Field(default_factory=lambda: {k: list(v) for k, v in CAE_MODELS.items()})
+    l1: float = Field(1e-5, ge=0)  # weight of the L1 penalty on the network weights (not biases, not batch norm)
+    lr: float = Field(1e-3, gt=0)  # Adam
+    max_epochs: int = Field(100, gt=0)
+    patience: int = Field(10, gt=0)
+    batch_periods: int = Field(12, gt=0)  # periods per optimizer step (all their members' stock-periods)
+    n_seeds: int = Field(5, ge=1)  # ensemble size; at least 5 outside the smoke profile
+    seed: int = Field(0, ge=0)  # first seed; the ensemble uses seed, seed + 1, ...
+    refit_every_months: int = Field(12, gt=0)  # expanding-window refits
+    frequency: Literal["monthly", "weekly"] = "monthly"
+    market: Literal["equal", "value"] = "equal"  # the market return of beta (and of idiovol in China)
+    beta_window: int = Field(252, gt=20)
+    idio_window: int = Field(252, gt=20)
+    ipca_max_iter: int = Field(1000, gt=0)
+    ipca_tol: float = Field(1e-6, gt=0)
+    pca_min_periods: int = Field(24, gt=0)  # training periods a stock needs for static PCA loadings
+    device: str = "auto"
+
+    @field_validator("ks")
+    @classmethod
+    def _ks(cls, v: list[int]) -> list[int]:
+        bad = [k for k in v if k < 1]
+        if bad or len(set(v)) != len(v):
+            raise ValueError(f"every K must be a distinct integer >= 1, got {v}")
+        return v
+
+    @field_validator("models")
+    @classmethod
+    def _distinct(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError(f"models must be distinct, got {v}")
+        return v
+
+    @field_validator("hidden")
+    @classmethod
+    def _layers(cls, v: dict[str, list[int]]) -> dict[str, list[int]]:
+        bad = {k: h for k, h in v.items() if any(u < 1 for u in h)}
+        if bad:
+            raise ValueError(f"hidden layer sizes must be >= 1, got {bad}")
+        return v
+
+    @model_validator(mode="after")
+    def _every_model_has_layers(self) -> "CAEConfig":
+        missing = [m for m in self.models if m not in self.hidden]
+        if missing:
+            raise ValueError(f"cae.hidden has no layer spec for models {missing}")
+        if self.hidden.get("CA0", []) != []:
+            raise ValueError(f"cae.hidden.CA0 must be [] (CA0 is the linear beta network), got {self.hidden['CA0']}")
+        return self
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, v: str) -> str:
+        if v != "auto":
+            import torch  # only for a non-default device: keeps `import riskstudy.config` light
+
+            try:
+                torch.device(v)
+            except (RuntimeError, TypeError) as err:
+                raise ValueError(f"cae.device must be 'auto' or a torch device, got {v!r}") from err
+        return v
+
+    def resolved_device(self) -> "torch.device":
+        """``device`` with ``"auto"`` resolved to CUDA when available, else CPU; an unavailable CUDA raises."""
+        import torch
+
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        device = torch.device(self.device)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"cae.device={self.device!r} but CUDA is not available (use 'auto' or 'cpu')")
+        return device
+
+
 class Params(_Strict):
     """All of ``params.yaml``. Outside the ``smoke`` profile every seed list holds at least 3 seeds."""
 
@@ -356,6 +444,7 @@ class Params(_Strict):
     evaluation: EvaluationConfig = EvaluationConfig()
     ablations: AblationsConfig
     planted: PlantedConfig = PlantedConfig()
+    cae: CAEConfig | None = None  # the conditional autoencoder section (optional until its stages are wired)
 
     @model_validator(mode="after")
     def _ablation_markets(self) -> "Params":
@@ -383,6 +472,8 @@ class Params(_Strict):
             for key, seeds in (("drm.seeds", self.drm.seeds), ("ablations.seeds", self.ablations.seeds)):
                 if len(seeds) < 3:
                     raise ValueError(f"{key} needs at least 3 seeds outside the smoke profile, got {seeds}")
+            if self.cae is not None and self.cae.n_seeds < 5:
+                raise ValueError(f"cae.n_seeds needs at least 5 (the ensemble) outside the smoke profile, got {self.cae.n_seeds}")
         return self
 
 
