@@ -59,6 +59,7 @@ PAPER = dict(rho_train=None, batch_days=64, lr=1e-3, train_days_per_epoch=None, 
              lr_schedule="constant", max_epochs=4, patience=4)
 RECIPES.update({
     "paper recipe (bounded)": PAPER,
+    "linear probe (params)": {"encoder": "linear", "gat": False},
     "shuffled": SHUFFLED,
     "shuffled, 150 stocks": {**SHUFFLED, "train_stocks": 150},
     "shuffled, lr 1e-3": {**SHUFFLED, "lr": 1e-3},
