@@ -28,6 +28,30 @@ class ConfigError(ValueError):
     """A configuration key is unknown or has a bad value; the message names the key."""
 
 
+def check_device(v: str, *, key: str) -> str:
+    """``v`` if it is ``"auto"`` or a torch device string, else ``ValueError`` naming ``key``."""
+    if v != "auto":
+        import torch  # only for a non-default device: keeps `import riskstudy.config` light
+
+        try:
+            torch.device(v)
+        except (RuntimeError, TypeError) as err:
+            raise ValueError(f"{key} must be 'auto' or a torch device, got {v!r}") from err
+    return v
+
+
+def resolve_device(v: str, *, key: str) -> "torch.device":
+    """``"auto"`` as CUDA when available, else CPU; an explicit CUDA device that is not available raises naming ``key``."""
+    import torch
+
+    if v == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(v)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"{key}={v!r} but CUDA is not available (use 'auto' or 'cpu')")
+    return device
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -198,14 +222,7 @@ class DRMParams(_Strict):
     @field_validator("device")
     @classmethod
     def _device(cls, v: str) -> str:
-        if v != "auto":
-            import torch  # only for a non-default device: keeps `import riskstudy.config` light
-
-            try:
-                torch.device(v)
-            except (RuntimeError, TypeError) as err:
-                raise ValueError(f"drm.device must be 'auto' or a torch device, got {v!r}") from err
-        return v
+        return check_device(v, key="drm.device")
 
     def with_overrides(self, **overrides: Any) -> "DRMParams":
         """This section with ``overrides`` (field names, e.g. ``lambda_=0.1``), validated again.
@@ -226,14 +243,7 @@ class DRMParams(_Strict):
 
     def resolved_device(self) -> "torch.device":
         """``device`` with ``"auto"`` resolved to CUDA when available, else CPU; an unavailable CUDA raises."""
-        import torch
-
-        if self.device == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        device = torch.device(self.device)
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"drm.device={self.device!r} but CUDA is not available (use 'auto' or 'cpu')")
-        return device
+        return resolve_device(self.device, key="drm.device")
 
 
 def check_horizon(drm: DRMParams, features: FeaturesConfig) -> None:
@@ -406,25 +416,11 @@ class CAEConfig(_Strict):
     @field_validator("device")
     @classmethod
     def _device(cls, v: str) -> str:
-        if v != "auto":
-            import torch  # only for a non-default device: keeps `import riskstudy.config` light
-
-            try:
-                torch.device(v)
-            except (RuntimeError, TypeError) as err:
-                raise ValueError(f"cae.device must be 'auto' or a torch device, got {v!r}") from err
-        return v
+        return check_device(v, key="cae.device")
 
     def resolved_device(self) -> "torch.device":
         """``device`` with ``"auto"`` resolved to CUDA when available, else CPU; an unavailable CUDA raises."""
-        import torch
-
-        if self.device == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        device = torch.device(self.device)
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"cae.device={self.device!r} but CUDA is not available (use 'auto' or 'cpu')")
-        return device
+        return resolve_device(self.device, key="cae.device")
 
 
 class Params(_Strict):
