@@ -143,11 +143,13 @@ def ipca_als(Z: np.ndarray, R: np.ndarray, mask: np.ndarray, *, n_factors: int, 
         raise ValueError(f"n_factors={K} exceeds the {L} instruments")
     u, s, vt = np.linalg.svd(Q.T, full_matrices=False)
     gamma, f = u[:, :K], (s[:K, None] * vt[:K]).T
+    nW = (n[:, None, None] * W).reshape(T, L * L)  # the den's sum over t as (L L x T) @ (T x K K)
     converged, it = False, 0
     while it < max_iter:
         f_new = np.einsum("tkl,tl->tk", np.linalg.pinv(gamma.T @ W @ gamma, hermitian=True), Q @ gamma)  # (T, K)
-        den = np.einsum("t,tab,tk,tl->akbl", n, W, f_new, f_new).reshape(L * K, L * K)
-        num = np.einsum("t,ta,tk->ak", n, Q, f_new).reshape(L * K)
+        ff = np.einsum("tk,tl->tkl", f_new, f_new).reshape(T, K * K)
+        den = (nW.T @ ff).reshape(L, L, K, K).transpose(0, 2, 1, 3).reshape(L * K, L * K)  # one matmul
+        num = ((n[:, None] * Q).T @ f_new).reshape(L * K)
         g_new = np.linalg.lstsq(den, num, rcond=None)[0].reshape(L, K)
         g_new, f_new = _normalise(g_new, f_new)
         step = max(np.abs(g_new - gamma).max(), np.abs(f_new - f).max())
