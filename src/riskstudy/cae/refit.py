@@ -104,6 +104,8 @@ class OOSResult:
         :func:`score_table` of the ensemble (seed-mean) predictions.
     timings : dict
         Seconds spent fitting and predicting, per model.
+    epochs : dict
+        ``{model: {K: [epochs trained, per refit and seed]}}`` (networks only).
     """
 
     periods: np.ndarray
@@ -112,6 +114,7 @@ class OOSResult:
     predictive: dict[str, dict[int, np.ndarray]]
     table: dict = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    epochs: dict[str, dict[int, list[int]]] = field(default_factory=dict)
 
 
 def seed_interval(values: Sequence[float], level: float = 0.95) -> dict:
@@ -189,8 +192,12 @@ def _seed_predictions(beta: np.ndarray, f_oos: np.ndarray, f_prior: np.ndarray) 
 
 
 def _fit_predict(name: str, k: int, ch: Characteristics, w: RefitWindow, *, config: CAEConfig
-                 ) -> tuple[np.ndarray, np.ndarray]:
-    """Fit model ``name`` with K = ``k`` on the prefix before ``w.start``; predict ``w.start .. w.stop - 1``."""
+                 ) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """Fit model ``name`` with K = ``k`` on the prefix before ``w.start``; predict ``w.start .. w.stop - 1``.
+
+    Returns the per-seed total and predictive predictions ``(S, w.stop - w.start, N)`` and the epochs
+    each seed trained (empty for the linear baselines).
+    """
     fit_ch = prefix(ch, w.start)
     oos = np.arange(w.start, w.stop)
     if name in config.hidden and name not in BASELINES:
@@ -198,6 +205,7 @@ def _fit_predict(name: str, k: int, ch: Characteristics, w: RefitWindow, *, conf
         m.fit(fit_ch, train=w.train, valid=w.valid)
         beta, f = m.betas(ch, oos), m.factors(ch, oos)
         prior = m.factors(fit_ch, w.fitted)
+        epochs = [len(r.history) for r in m.results_]
     else:
         if name == "IPCA":
             m = IPCA(n_factors=k, max_iter=config.ipca_max_iter, tol=config.ipca_tol)
@@ -207,7 +215,8 @@ def _fit_predict(name: str, k: int, ch: Characteristics, w: RefitWindow, *, conf
             raise ValueError(f"unknown model {name!r}: CA0-CA3 (with cae.hidden) or one of {BASELINES}")
         m.fit(fit_ch, train=w.fitted)
         beta, f, prior = m.betas(ch, oos)[None], m.factors(ch, oos)[None], m.factors(fit_ch, w.fitted)[None]
-    return _seed_predictions(beta, f, prior)
+        epochs = []
+    return (*_seed_predictions(beta, f, prior), epochs)
 
 
 def score_table(ch: Characteristics, periods: np.ndarray, total: Mapping[str, Mapping[int, np.ndarray]],
@@ -284,13 +293,16 @@ def expanding_window_oos(ch: Characteristics, *, config: CAEConfig, first_oos: i
     total = {m: {} for m in names}
     predictive = {m: {} for m in names}
     timings = {m: 0.0 for m in names}
+    epochs: dict[str, dict[int, list[int]]] = {m: {} for m in models}
     for name in names:
         for k in ks:
             tot = pred = None
             for w in windows:
                 t0 = time.perf_counter()
-                a, b = _fit_predict(name, k, ch, w, config=config)
+                a, b, ep = _fit_predict(name, k, ch, w, config=config)
                 timings[name] += time.perf_counter() - t0
+                if name in epochs:
+                    epochs[name].setdefault(k, []).extend(ep)
                 if tot is None:
                     tot, pred = np.zeros((len(a), T, N)), np.zeros((len(a), T, N))
                 sl = slice(w.start - periods[0], w.stop - periods[0])
@@ -299,6 +311,7 @@ def expanding_window_oos(ch: Characteristics, *, config: CAEConfig, first_oos: i
                     progress(f"{name} K={k} refit at period {w.start}: {timings[name]:.1f} s so far")
             m = ch.mask[periods][None]
             total[name][k], predictive[name][k] = np.where(m, tot, 0.0), np.where(m, pred, 0.0)
-    res = OOSResult(periods=periods, windows=windows, total=total, predictive=predictive, timings=timings)
+    res = OOSResult(periods=periods, windows=windows, total=total, predictive=predictive, timings=timings,
+                    epochs=epochs)
     res.table = score_table(ch, periods, total, predictive)
     return res

@@ -1,0 +1,61 @@
+"""The section for one market: the metrics dict's schema (JSON-able, every model and K, seed spread), timings,
+and the Fama-French rows, on a small synthetic market."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from riskstudy.cae.refit import METRICS
+from riskstudy.cae.study import first_oos_period, metrics_frame, run_market
+from riskstudy.config import CAEConfig
+from riskstudy.data.synthetic import make_synthetic_market
+
+CONFIG = CAEConfig(models=["CA0", "CA1"], ks=[1, 2], n_seeds=2, max_epochs=2, patience=2, batch_periods=6,
+                   lr=0.01, device="cpu", beta_window=42, idio_window=42, pca_min_periods=6)
+
+
+@pytest.fixture(scope="module")
+def out():
+    md = make_synthetic_market(n_days=700, n_stocks=30, n_factors=2, n_sectors=2, seed=5).market_data()
+    rng = np.random.default_rng(0)
+    cols = ["Mkt-RF", "SMB", "HML", "RMW", "CMA"]
+    f = pd.DataFrame(0.01 * rng.standard_normal((700, 5)), index=md.panel.dates, columns=cols)
+    params = SimpleNamespace(cae=CONFIG, split=SimpleNamespace(valid_start=md.panel.dates[480].date()))
+    return run_market(params, md, ff={"FF3": f[cols[:3]], "FF5": f}, n_valid=4, refit_every=6, ff_window=42)
+
+
+def test_metrics_schema(out):
+    m = out["metrics"]
+    json.dumps(out)  # the whole result is JSON-able
+    assert set(m) == {"CA0", "CA1", "IPCA", "PCA", "FF3", "FF5"}
+    assert set(m["CA1"]) == set(m["IPCA"]) == {"1", "2"} and set(m["FF3"]) == {"3"} and set(m["FF5"]) == {"5"}
+    for name, by_k in m.items():
+        for row in by_k.values():
+            assert all(isinstance(row[x], float) and row[x] <= 1.0 for x in METRICS)
+            assert ("seeds" in row) == name.startswith("CA")
+    assert m["CA0"]["2"]["seeds"]["r2_total"]["n"] == 2
+    frame = metrics_frame(m)
+    assert len(frame) == 2 * 4 + 2 and {"r2_total_min", "r2_pred_max"} <= set(frame.columns)
+
+
+def test_timings_and_info(out):
+    t, info = out["timings"], out["info"]
+    assert {"characteristics", "CA0", "CA1", "IPCA", "PCA", "FF", "total"} <= set(t)
+    assert t["total"] >= sum(v for k, v in t.items() if k != "total") - 1e-6
+    assert info["n_oos_periods"] == sum(r["n_predicted"] for r in info["refits"])
+    assert pd.Timestamp(info["first_oos"]) < pd.Timestamp(info["refits"][0]["period_end"]) + pd.Timedelta(days=1)
+    assert all(0 < c <= 1 for c in info["ff_coverage"].values())
+    assert set(info["epochs"]["CA1"]) == {"1", "2"} and all(1 <= e <= 2 for e in info["epochs"]["CA1"]["1"])
+
+
+def test_first_oos_period():
+    ch = SimpleNamespace(dates=pd.DatetimeIndex(["2014-11-28", "2014-12-31", "2015-01-30"]))
+    assert first_oos_period(ch, "2015-01-01") == 1  # December's end: its label is January
+    assert first_oos_period(ch, "2015-01-30") == 1
+    with pytest.raises(ValueError):
+        first_oos_period(ch, "2014-01-01")
