@@ -23,9 +23,15 @@ def md():
     return make_synthetic_market(n_days=520, n_stocks=30, n_factors=2, n_sectors=2, seed=4).market_data()
 
 
-def _models():
-    return {"cae": CAEFactorModel(n_factors=2, config=CONFIG), "ipca": IPCAFactorModel(n_factors=2, config=CONFIG),
-            "cae aligned": CAEFactorModel(n_factors=2, config=CONFIG, model="CA0", ensemble="aligned")}
+def _models():  # 25 months: mom36m never exists, so every period is incomplete under the default max_missing
+    kw = {"n_factors": 2, "config": CONFIG, "max_missing": None}
+    return {"cae": CAEFactorModel(**kw), "ipca": IPCAFactorModel(**kw),
+            "cae aligned": CAEFactorModel(**kw, model="CA0", ensemble="aligned")}
+
+
+def test_incomplete_periods_are_not_fitted(md):
+    with pytest.raises(ValueError, match="no training period"):
+        IPCAFactorModel(n_factors=2, config=CONFIG).fit(md, train_rows=TRAIN)
 
 
 @pytest.fixture(scope="module")

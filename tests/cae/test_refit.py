@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from riskstudy.cae.planted import planted_panel
-from riskstudy.cae.refit import (METRICS, expanding_window_oos, periods_per_refit, prefix, refit_schedule,
-                                 score_table, seed_interval)
+from riskstudy.cae.refit import (METRICS, complete_periods, earliest_first_oos, expanding_window_oos,
+                                 periods_per_refit, prefix, refit_schedule, score_table, seed_interval)
 from riskstudy.config import CAEConfig
 from riskstudy.evaluation.claims import mean_ci
 
@@ -44,6 +44,19 @@ def test_schedule_fits_only_the_past(panel):
     with pytest.raises(ValueError, match="min_train"):
         refit_schedule(panel, first_oos=8, n_valid=4, min_train=6)
     assert periods_per_refit(12, "monthly") == 12 and periods_per_refit(12, "weekly") == 52
+
+
+def test_periods_with_a_missing_characteristic_are_not_fitted(panel):
+    ch = replace(panel, missing=panel.missing.copy())
+    ch.missing[:5, 1] = ch.member[:5].sum(1)  # characteristic 1 missing for every member of periods 0..4
+    ch.missing[5, 2] = ch.member[5].sum() // 2  # half of them in period 5: still fitted
+    assert (complete_periods(ch) == (np.arange(34) >= 5)).all() and complete_periods(ch, max_missing=None).all()
+    ws = refit_schedule(ch, first_oos=FIRST, refit_every=EVERY, n_valid=NVALID, min_train=6)
+    np.testing.assert_array_equal(ws[0].fitted, np.arange(5, FIRST))
+    assert earliest_first_oos(ch, n_valid=4, min_train=6) == 15  # 5 + 6 + 4
+    refit_schedule(ch, first_oos=15, n_valid=4, min_train=6)
+    with pytest.raises(ValueError, match="min_train"):
+        refit_schedule(ch, first_oos=14, n_valid=4, min_train=6)
 
 
 def test_prefix_keeps_indices(panel):

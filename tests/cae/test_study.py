@@ -26,7 +26,9 @@ def out():
     cols = ["Mkt-RF", "SMB", "HML", "RMW", "CMA"]
     f = pd.DataFrame(0.01 * rng.standard_normal((700, 5)), index=md.panel.dates, columns=cols)
     params = SimpleNamespace(cae=CONFIG, split=SimpleNamespace(valid_start=md.panel.dates[480].date()))
-    return run_market(params, md, ff={"FF3": f[cols[:3]], "FF5": f}, n_valid=4, refit_every=6, ff_window=42)
+    # 33 months: mom36m never exists, so every period would fail the default max_missing
+    return run_market(params, md, ff={"FF3": f[cols[:3]], "FF5": f}, n_valid=4, refit_every=6, ff_window=42,
+                      max_missing=None)
 
 
 def test_metrics_schema(out):

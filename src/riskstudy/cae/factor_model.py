@@ -20,7 +20,9 @@ Fitting
 -------
 :meth:`~_HeldBetas.fit` uses the periods whose whole label lies in the given rows: ``j`` with
 ``min(rows) <= e_j`` and ``e_{j+1} <= max(rows)`` (labels straddling the end of the training
-window are left out). CAE trains on the training rows' periods and early-stops on the validation
+window are left out), among the periods complete enough to fit
+(:func:`~riskstudy.cae.refit.complete_periods`, ``max_missing``; on our panels the training
+window's first months lack ``mom36m`` for every stock). CAE trains on the training rows' periods and early-stops on the validation
 rows' periods (the last ``n_valid`` training periods when none are given); IPCA, which has nothing
 to stop, fits on the training periods only. One fit, no refits (as the other models of the harness).
 
@@ -47,7 +49,7 @@ from riskstudy import paths
 from riskstudy.cae.characteristics import Characteristics, build_characteristics
 from riskstudy.cae.ipca import IPCA
 from riskstudy.cae.models import ConditionalAutoencoder
-from riskstudy.cae.refit import prefix
+from riskstudy.cae.refit import complete_periods, prefix
 from riskstudy.config import CAEConfig, Params
 from riskstudy.data.market import MarketData
 from riskstudy.factors.base import FactorModel, ModelSpec, Run
@@ -88,8 +90,14 @@ class _HeldBetas(FactorModel):
     """Shared part of :class:`CAEFactorModel` and :class:`IPCAFactorModel`: characteristics, periods, holding."""
 
     def __init__(self, *, n_factors: int, config: CAEConfig, factors: pd.DataFrame | None = None,
-                 n_valid: int = 12) -> None:
+                 n_valid: int = 12, max_missing: float | None = 0.5) -> None:
         self.k, self.config, self.factors, self.n_valid = int(n_factors), config, factors, int(n_valid)
+        self.max_missing = max_missing
+
+    def fit_periods(self, ch: Characteristics, rows: np.ndarray | None) -> np.ndarray:
+        """:func:`label_periods` of ``rows`` that pass :func:`~riskstudy.cae.refit.complete_periods`."""
+        j = label_periods(ch, rows)
+        return j[complete_periods(ch, max_missing=self.max_missing)[j]]
 
     def characteristics(self, md: MarketData) -> Characteristics:
         """:func:`~riskstudy.cae.characteristics.build_characteristics` of ``md`` with the ``cae`` settings."""
@@ -99,7 +107,7 @@ class _HeldBetas(FactorModel):
 
     def _windows(self, ch: Characteristics, train_rows: np.ndarray, valid_rows: np.ndarray | None
                  ) -> tuple[np.ndarray, np.ndarray]:
-        train, valid = label_periods(ch, train_rows), label_periods(ch, valid_rows)
+        train, valid = self.fit_periods(ch, train_rows), self.fit_periods(ch, valid_rows)
         if len(valid) == 0:
             train, valid = train[:-self.n_valid], train[-self.n_valid:]
         if len(train) == 0 or len(valid) == 0:
@@ -140,6 +148,8 @@ class CAEFactorModel(_HeldBetas):
         Daily factors of ``idiovol`` (Fama-French 3 for the US).
     n_valid : int
         Validation periods taken from the end of the training periods when ``valid_rows`` has none.
+    max_missing : float, optional
+        Fitted periods' completeness (:func:`~riskstudy.cae.refit.complete_periods`; ``None``: all).
 
     Attributes
     ----------
@@ -153,8 +163,8 @@ class CAEFactorModel(_HeldBetas):
 
     def __init__(self, *, n_factors: int, config: CAEConfig, model: str = "CA1",
                  ensemble: Literal["first", "aligned"] = "first", seed: int | None = None,
-                 factors: pd.DataFrame | None = None, n_valid: int = 12) -> None:
-        super().__init__(n_factors=n_factors, config=config, factors=factors, n_valid=n_valid)
+                 factors: pd.DataFrame | None = None, n_valid: int = 12, max_missing: float | None = 0.5) -> None:
+        super().__init__(n_factors=n_factors, config=config, factors=factors, n_valid=n_valid, max_missing=max_missing)
         if model not in config.hidden:
             raise ValueError(f"model {model!r} has no cae.hidden entry")
         self.model, self.ensemble = model, ensemble
@@ -194,6 +204,8 @@ class IPCAFactorModel(_HeldBetas):
         The ``cae`` section (characteristics, ``ipca_max_iter``, ``ipca_tol``).
     factors : DataFrame, optional
         Daily factors of ``idiovol``.
+    n_valid, max_missing
+        As :class:`CAEFactorModel` (``n_valid`` unused: IPCA does not early-stop).
 
     Attributes
     ----------
@@ -204,7 +216,7 @@ class IPCAFactorModel(_HeldBetas):
 
     def fit(self, md: MarketData, *, train_rows: np.ndarray, valid_rows: np.ndarray | None = None) -> "IPCAFactorModel":
         ch = self.characteristics(md)
-        self.train_ = label_periods(ch, train_rows)
+        self.train_ = self.fit_periods(ch, train_rows)
         if len(self.train_) == 0:
             raise ValueError("IPCAFactorModel: no training period in the given rows")
         fit_ch = prefix(ch, self.train_.max() + 1)

@@ -7,10 +7,18 @@ known at the end of period ``t`` prices ``R[t]``, the return over the next perio
 periods are ``first_oos <= t`` with at least one member with a label. Refit ``r`` starts at
 ``s_r = first_oos + r * refit_every`` (:func:`refit_schedule`):
 
-* the model is fitted on the periods ``j < s_r`` with members, the **last** ``n_valid`` of them
-  as the validation window (early stopping of the networks; the linear baselines fit on all of
-  them, validation included, since they have nothing to stop);
+* the model is fitted on the periods ``j < s_r`` with members and complete enough
+  characteristics (:func:`complete_periods`), the **last** ``n_valid`` of them as the validation
+  window (early stopping of the networks; the linear baselines fit on all of them, validation
+  included, since they have nothing to stop);
 * it predicts the periods ``s_r <= t < s_{r+1}`` out of sample.
+
+Periods where some characteristic is missing (hence 0) for more than ``max_missing`` of the
+members are not fitted: before 36 months of history ``mom36m`` is missing for every stock (US
+until 2010-12, China until 2013-01 on our panels), before 12 months ``beta``, ``idiovol`` and the
+12-month momenta are, and such all-zero columns make the IPCA factors of those periods explode
+(measured on the US, refits from 2014-12 every 12 months: IPCA K = 6 predictive R^2 -210 with
+them, -0.8% without; total R^2 unchanged at 40.9%). Scored periods are never dropped.
 
 The label of period ``j`` is realised at the end of period ``j + 1``, so every label a refit
 uses, ``R[j]`` with ``j <= s_r - 1``, is known at the end of period ``s_r``, when the first
@@ -145,8 +153,19 @@ def prefix(ch: Characteristics, stop: int) -> Characteristics:
                    missing=ch.missing[s])
 
 
+def complete_periods(ch: Characteristics, *, max_missing: float | None = 0.5) -> np.ndarray:
+    """Periods whose every characteristic is missing for at most ``max_missing`` of the members, ``(T,)`` bool.
+
+    ``None`` keeps every period. Periods without members count as complete (they are never fitted anyway).
+    """
+    if max_missing is None:
+        return np.ones(len(ch.mask), dtype=bool)
+    share = ch.missing / np.maximum(ch.member.sum(1, keepdims=True), 1)
+    return (share <= max_missing).all(1)
+
+
 def refit_schedule(ch: Characteristics, *, first_oos: int, refit_every: int = 12, n_valid: int = 12,
-                   min_train: int = 12) -> list[RefitWindow]:
+                   min_train: int = 12, max_missing: float | None = 0.5) -> list[RefitWindow]:
     """Refit windows of the expanding window (module docstring).
 
     Parameters
@@ -160,6 +179,8 @@ def refit_schedule(ch: Characteristics, *, first_oos: int, refit_every: int = 12
         Validation periods at the end of each fitted window.
     min_train : int
         Fewest training periods (with members) the first refit may have.
+    max_missing : float, optional
+        Fitted periods must pass :func:`complete_periods` (``None``: every period with members).
 
     Returns
     -------
@@ -172,9 +193,10 @@ def refit_schedule(ch: Characteristics, *, first_oos: int, refit_every: int = 12
         raise ValueError(f"no scored period at or after first_oos={first_oos} (T={len(ch.mask)})")
     if refit_every < 1 or n_valid < 1:
         raise ValueError(f"refit_every and n_valid must be >= 1, got {refit_every}, {n_valid}")
+    fittable = scored[complete_periods(ch, max_missing=max_missing)[scored]]
     windows = []
     for start in range(int(first_oos), int(oos[-1]) + 1, int(refit_every)):
-        fitted = scored[scored < start]
+        fitted = fittable[fittable < start]
         train, valid = fitted[:-n_valid], fitted[-n_valid:]
         if len(train) < min_train:
             raise ValueError(f"refit at period {start}: {len(train)} training periods (+ {len(valid)} validation), "
@@ -253,8 +275,19 @@ def score_table(ch: Characteristics, periods: np.ndarray, total: Mapping[str, Ma
     return out
 
 
+def earliest_first_oos(ch: Characteristics, *, n_valid: int = 12, min_train: int = 12,
+                       max_missing: float | None = 0.5) -> int:
+    """The first period before which ``min_train + n_valid`` periods can be fitted (:func:`refit_schedule`'s rule)."""
+    fittable = np.flatnonzero(ch.mask.any(1) & complete_periods(ch, max_missing=max_missing))
+    need = min_train + n_valid
+    if len(fittable) < need + 1:
+        raise ValueError(f"{len(fittable)} fittable periods, fewer than min_train + n_valid + 1 = {need + 1}")
+    return int(fittable[need - 1]) + 1
+
+
 def expanding_window_oos(ch: Characteristics, *, config: CAEConfig, first_oos: int, refit_every: int | None = None,
-                         n_valid: int = 12, min_train: int = 12, models: Sequence[str] | None = None,
+                         n_valid: int = 12, min_train: int = 12, max_missing: float | None = 0.5,
+                         models: Sequence[str] | None = None,
                          ks: Sequence[int] | None = None, baselines: Sequence[str] = BASELINES,
                          progress: Callable[[str], object] | None = None) -> OOSResult:
     """Out-of-sample predictions and R^2 of CA0-CA3 ensembles, IPCA and static PCA by expanding-window refits.
@@ -270,8 +303,8 @@ def expanding_window_oos(ch: Characteristics, *, config: CAEConfig, first_oos: i
         Periods between refits; default ``cae.refit_every_months`` (:func:`periods_per_refit`).
     n_valid : int
         Validation periods at the end of each fitted window.
-    min_train : int
-        See :func:`refit_schedule`.
+    min_train, max_missing : int, float
+        See :func:`refit_schedule` (config fields to add: ``cae.n_valid``, ``cae.max_missing``).
     models, ks : sequence, optional
         Networks (default ``cae.models``) and factor counts (default ``cae.ks``).
     baselines : sequence of str
@@ -286,7 +319,8 @@ def expanding_window_oos(ch: Characteristics, *, config: CAEConfig, first_oos: i
     models = list(config.models if models is None else models)
     ks = [int(k) for k in (config.ks if ks is None else ks)]
     every = periods_per_refit(config.refit_every_months, ch.frequency) if refit_every is None else int(refit_every)
-    windows = refit_schedule(ch, first_oos=first_oos, refit_every=every, n_valid=n_valid, min_train=min_train)
+    windows = refit_schedule(ch, first_oos=first_oos, refit_every=every, n_valid=n_valid, min_train=min_train,
+                             max_missing=max_missing)
     periods = np.arange(windows[0].start, windows[-1].stop)
     T, N = len(periods), ch.shape[1]
     names = models + [b for b in baselines]

@@ -24,7 +24,7 @@ import pandas as pd
 
 from riskstudy.cae.characteristics import Characteristics, build_characteristics
 from riskstudy.cae.famafrench_model import ff_prediction_table
-from riskstudy.cae.refit import METRICS, expanding_window_oos, score_table
+from riskstudy.cae.refit import METRICS, earliest_first_oos, expanding_window_oos, score_table
 from riskstudy.config import CAEConfig, Params
 from riskstudy.data.market import MarketData
 
@@ -63,7 +63,8 @@ def metrics_frame(metrics: Mapping[str, Mapping[str, Mapping]]) -> pd.DataFrame:
 def run_market(params: Params, md: MarketData, *, ff: Mapping[str, pd.DataFrame] | None = None,
                cae_config: CAEConfig | None = None, ks: Sequence[int] | None = None,
                models: Sequence[str] | None = None, first_oos: date | str | pd.Timestamp | None = None,
-               n_valid: int = 12, refit_every: int | None = None, ff_window: int = 252,
+               n_valid: int = 12, min_train: int = 12, max_missing: float | None = 0.5,
+               refit_every: int | None = None, ff_window: int = 252,
                progress: Callable[[str], object] | None = None) -> dict:
     """Out-of-sample R^2 of every model and K on one market, with timings.
 
@@ -80,10 +81,14 @@ def run_market(params: Params, md: MarketData, *, ff: Mapping[str, pd.DataFrame]
     ks, models : sequence, optional
         Override ``cae.ks`` and ``cae.models``.
     first_oos : date, optional
-        The first out-of-sample label starts after the last period end before it (default
-        ``split.valid_start``: the DRM's validation and test windows are the CAE's out-of-sample).
+        The first out-of-sample label starts after the last period end before it. Default
+        ``split.valid_start`` (the DRM's validation and test windows are the CAE's out-of-sample),
+        moved later when fewer than ``min_train + n_valid`` periods before it can be fitted
+        (China: ``mom36m`` exists from 2013-02 only; ``info["first_oos"]`` says where it starts).
     n_valid : int
         Validation periods at the end of each refit's window (config field to add: ``cae.n_valid``).
+    min_train, max_missing : int, float
+        :func:`~riskstudy.cae.refit.refit_schedule` (config field to add: ``cae.max_missing``).
     refit_every : int, optional
         Periods between refits (default ``cae.refit_every_months``).
     ff_window : int
@@ -103,10 +108,13 @@ def run_market(params: Params, md: MarketData, *, ff: Mapping[str, pd.DataFrame]
     ch = build_characteristics(md, frequency=cfg.frequency, factors=ff.get("FF3"), market=cfg.market,
                                beta_window=cfg.beta_window, idio_window=cfg.idio_window)
     timings = {"characteristics": time.perf_counter() - t0}
-    start = params.split.valid_start if first_oos is None else first_oos
-    j0 = first_oos_period(ch, start)
+    if first_oos is None:
+        j0 = max(first_oos_period(ch, params.split.valid_start),
+                 earliest_first_oos(ch, n_valid=n_valid, min_train=min_train, max_missing=max_missing))
+    else:
+        j0 = first_oos_period(ch, first_oos)
     oos = expanding_window_oos(ch, config=cfg, first_oos=j0, refit_every=refit_every, n_valid=n_valid,
-                               models=models, ks=ks, progress=progress)
+                               min_train=min_train, max_missing=max_missing, models=models, ks=ks, progress=progress)
     table = dict(oos.table)
     timings.update(oos.timings)
     coverage = {}
@@ -124,6 +132,7 @@ def run_market(params: Params, md: MarketData, *, ff: Mapping[str, pd.DataFrame]
         "missing_share": {k: float(v) for k, v in ch.missing_share().items()},
         "first_oos": str(ch.dates[oos.periods[0]].date()), "last_oos": str(ch.dates[oos.periods[-1]].date()),
         "n_oos_periods": int(len(oos.periods)), "n_oos_stock_periods": int(ch.mask[oos.periods].sum()),
+        "first_fitted": str(ch.dates[oos.windows[0].train[0]].date()), "max_missing": max_missing,
         "refits": [{"period_end": str(ch.dates[w.start].date()), "n_train": int(len(w.train)),
                     "n_valid": int(len(w.valid)), "n_predicted": int(w.stop - w.start)} for w in oos.windows],
         "models": list(cfg.models if models is None else models), "ks": [int(k) for k in (cfg.ks if ks is None else ks)],
