@@ -84,7 +84,7 @@ def run_market(params: Params, md: MarketData, *, ff: Mapping[str, pd.DataFrame]
         The first out-of-sample label starts after the last period end before it. Default
         ``split.valid_start`` (the DRM's validation and test windows are the CAE's out-of-sample),
         moved later when fewer than ``min_train + n_valid`` periods before it can be fitted
-        (China: ``mom36m`` exists from 2013-02 only; ``info["first_oos"]`` says where it starts).
+        (China: ``mom36m`` exists from 2013-02 only; ``info["first_oos_period_end"]`` says where it starts).
     n_valid : int
         Validation periods at the end of each refit's window (config field to add: ``cae.n_valid``).
     min_train, max_missing : int, float
@@ -130,7 +130,8 @@ def run_market(params: Params, md: MarketData, *, ff: Mapping[str, pd.DataFrame]
         "market": md.panel.market, "frequency": ch.frequency, "n_periods": int(len(ch.dates)),
         "n_stocks": int(ch.shape[1]), "characteristics": list(ch.names),
         "missing_share": {k: float(v) for k, v in ch.missing_share().items()},
-        "first_oos": str(ch.dates[oos.periods[0]].date()), "last_oos": str(ch.dates[oos.periods[-1]].date()),
+        "first_oos_period_end": str(ch.dates[oos.periods[0]].date()),
+        "last_oos_period_end": str(ch.dates[oos.periods[-1]].date()),
         "n_oos_periods": int(len(oos.periods)), "n_oos_stock_periods": int(ch.mask[oos.periods].sum()),
         "first_fitted": str(ch.dates[oos.windows[0].train[0]].date()), "max_missing": max_missing,
         "refits": [{"period_end": str(ch.dates[w.start].date()), "n_train": int(len(w.train)),
