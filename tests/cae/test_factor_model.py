@@ -118,8 +118,6 @@ def test_fit_reads_only_its_rows(md, fitted):
 
 
 def test_spec_runs_are_seeds(md):
-    from riskstudy.config import Params  # noqa: F401  (the runs read params.cae)
-
     class P:  # the part of Params the runs read (China: no Fama-French file needed)
         cae = CONFIG
 

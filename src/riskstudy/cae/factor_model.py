@@ -22,9 +22,9 @@ Fitting
 ``min(rows) <= e_j`` and ``e_{j+1} <= max(rows)`` (labels straddling the end of the training
 window are left out), among the periods complete enough to fit
 (:func:`~riskstudy.cae.refit.complete_periods`, ``max_missing``; on our panels the training
-window's first months lack ``mom36m`` for every stock). CAE trains on the training rows' periods and early-stops on the validation
-rows' periods (the last ``n_valid`` training periods when none are given); IPCA, which has nothing
-to stop, fits on the training periods only. One fit, no refits (as the other models of the harness).
+window's first months lack ``mom36m`` for every stock). CAE trains on the training rows' periods
+and early-stops on the validation rows' periods (the last ``n_valid`` training periods when none
+are given); IPCA, which has nothing to stop, fits on the training periods only. One fit, no refits (as the other models of the harness).
 
 Seeds
 -----

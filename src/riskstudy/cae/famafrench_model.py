@@ -48,7 +48,8 @@ from riskstudy.data.famafrench import read_fama_french
 from riskstudy.data.market import MarketData
 
 #: Factor columns of each model (the rest of French's table, ``RF``, is not a factor).
-FF_COLUMNS: dict[str, tuple[str, ...]] = {"FF3": ("Mkt-RF", "SMB", "HML"), "FF5": ("Mkt-RF", "SMB", "HML", "RMW", "CMA")}
+FF_COLUMNS: dict[str, tuple[str, ...]] = {"FF3": ("Mkt-RF", "SMB", "HML"),
+                                         "FF5": ("Mkt-RF", "SMB", "HML", "RMW", "CMA")}
 
 
 def read_ff_models(raw_dir: str | Path) -> dict[str, pd.DataFrame]:
@@ -58,7 +59,7 @@ def read_ff_models(raw_dir: str | Path) -> dict[str, pd.DataFrame]:
 
 
 def daily_factors(ff: pd.DataFrame, dates: pd.DatetimeIndex) -> np.ndarray:
-    """Factor returns on the panel calendar ``(T_d, F)``: ``ff`` reindexed onto ``dates`` (NaN where French has no row)."""
+    """Factor returns on the panel calendar ``(T_d, F)``: ``ff`` reindexed onto ``dates`` (NaN where missing)."""
     return ff.reindex(pd.DatetimeIndex(dates)).to_numpy(dtype=float)
 
 
@@ -135,7 +136,7 @@ def period_factor_returns(f: np.ndarray, ends: np.ndarray, *,
 
 
 def past_mean(F: np.ndarray) -> np.ndarray:
-    r"""Running mean of the earlier periods' finite factor returns: row ``j`` = mean of ``F[:j]`` ``(T, F)`` (NaN at 0)."""
+    r"""Running mean of earlier periods' finite factor returns ``(T, F)``: row ``j`` is the mean of ``F[:j]``."""
     ok = np.isfinite(F).all(1, keepdims=True)
     zero = np.zeros((1, F.shape[1]))
     s = np.cumsum(np.concatenate([zero, np.where(ok, F, 0.0)[:-1]]), axis=0)  # sums of rows < j only
