@@ -24,7 +24,8 @@ window are left out), among the periods complete enough to fit
 (:func:`~riskstudy.cae.refit.complete_periods`, ``max_missing``; on our panels the training
 window's first months lack ``mom36m`` for every stock). CAE trains on the training rows' periods
 and early-stops on the validation rows' periods (the last ``n_valid`` training periods when none
-are given); IPCA, which has nothing to stop, fits on the training periods only. One fit, no refits (as the other models of the harness).
+are given); IPCA, which has nothing to stop, fits on the training periods only. One fit, no
+refits, as for the other models of the harness.
 
 Seeds
 -----
