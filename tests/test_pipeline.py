@@ -134,7 +134,9 @@ def test_metrics_files_follow_the_schema(smoke_repo, market):
         return
     ab = json.loads(ab_file.read_text())
     assert ab.pop("_meta")["profile"] == "smoke"
-    assert set(ab) == {"gat", "lambda", "multitask"}
+    assert set(ab) == {"gat", "lambda", "multitask", "learning"}
+    assert {g: v["n_runs"] for g, v in ab["learning"].items()} and all(
+        -1 < v["gain"]["mean"] < 1 for v in ab["learning"].values())  # every ablation run reports its gain over its own init
     for v in ab["gat"].values():
         assert set(v["with"]) >= {"mean", "lo", "hi"}
     assert set(ab["multitask"]) >= {"multi", "single"}

@@ -78,7 +78,8 @@ def drm_section(m: "_Current", rd: Path, mk: str) -> list[str]:
     tm = read_metrics(tf) if tf.exists() else {}
     rss, secs = tm.get("peak_rss_mb"), tm.get("train_seconds_total")
     return [
-        f"DRM training: {len(tr['runs'])} runs"
+        f"DRM training: {sum(r.get('variant', 'network') == 'network' for r in tr['runs'].values())} runs"
+        + (f" and {n_probe} linear probes" if (n_probe := sum(r.get("variant") == "linear probe" for r in tr["runs"].values())) else "")
         + (f" in {secs / 60:.1f} min" if secs is not None else "")
         + ", validation R^2 (mean over seeds) "
         + _per_k(tr["valid_r2_mean"])
