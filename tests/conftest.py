@@ -1,5 +1,7 @@
 """Fixtures shared across test packages."""
 
+import sys
+
 import numpy as np
 import pytest
 
@@ -12,3 +14,17 @@ def one_factor():
     beta = rng.uniform(0.5, 1.5, N)
     r = rng.standard_normal((T, 1)) * 0.01 * beta + rng.standard_normal((T, N)) * 0.005
     return r, beta
+
+
+@pytest.fixture(scope="session")
+def ipca_package():
+    """The ``ipca`` package's module, imported with numba's JIT disabled (the same Python code runs uncompiled:
+    compiling its kernels costs about 20 s a process on one core), unless it was already imported compiled."""
+    numba = pytest.importorskip("numba")
+    if "ipca.ipca" not in sys.modules:
+        old, numba.config.DISABLE_JIT = numba.config.DISABLE_JIT, True
+        try:
+            import ipca.ipca  # noqa: F401
+        finally:
+            numba.config.DISABLE_JIT = old
+    return sys.modules["ipca.ipca"]

@@ -17,16 +17,19 @@ ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src"
 PKG = SRC / "riskstudy"
 
-#: data -> features -> nn -> factors | cae -> risk -> portfolio -> evaluation -> summary -> studies.
+#: data -> features -> nn -> factors | cae -> risk -> portfolio | sharpe -> evaluation | diagnostics -> summary -> studies.
 #: ``cae`` (the conditional autoencoder section's characteristics, networks and linear baselines) is a
-#: model family beside ``factors``: it trains through ``nn.loop`` and reuses ``factors.srm``.
+#: model family beside ``factors``: it trains through ``nn.loop`` and reuses ``factors.srm``. ``sharpe``
+#: (networks trained on portfolio Sharpe ratios, the covariance-prediction network) sits beside
+#: ``portfolio``, whose backtester it uses; ``diagnostics`` (factor-quality measures and transforms of
+#: any model) beside ``evaluation``.
 #: A module may import from its own layer or lower ones only; layer 0 (configuration, paths,
-#: provenance stamps and the metrics-file helpers every stage writes with) is importable by all.
+#: provenance stamps, the metrics-file helpers every stage writes with, seed statistics) is importable by all.
 LAYERS: dict[str, int] = {
-    "config": 0, "paths": 0, "provenance": 0, "reporting": 0,
-    "data": 1, "features": 2, "nn": 3, "factors": 4, "cae": 4, "risk": 5, "portfolio": 6, "evaluation": 7,
+    "config": 0, "paths": 0, "provenance": 0, "reporting": 0, "stats": 0,
+    "data": 1, "features": 2, "nn": 3, "factors": 4, "cae": 4, "risk": 5, "portfolio": 6, "sharpe": 6, "evaluation": 7, "diagnostics": 7,
     "summary": 8, "plotting": 8,
-    "studies": 9, "notebook": 9, "bench_data": 9, "bench_drm": 9, "bench_portfolio": 9,
+    "studies": 9, "notebook": 9, "bench_data": 9, "bench_drm": 9, "bench_portfolio": 9, "bench_cae": 9,
 }
 
 

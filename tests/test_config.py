@@ -124,7 +124,9 @@ def test_drm_horizon_defaults_to_all_label_horizons_and_may_not_exceed_them(base
 
 
 def test_cae_section_is_optional_and_typed(base):
-    assert validate_params(base).cae is None  # existing profiles have no cae section
+    assert validate_params(base).cae is not None  # the default profile has one
+    base.pop("cae")
+    assert validate_params(base).cae is None
     base["cae"] = {"ks": [1, 3], "models": ["CA0", "CA1"], "frequency": "weekly"}
     cae = validate_params(base).cae
     assert cae.ks == [1, 3] and cae.hidden["CA1"] == [32] and cae.frequency == "weekly" and cae.n_seeds == 5
@@ -145,11 +147,31 @@ def test_cae_unknown_key_is_named(base):
     ({"hidden": {"CA0": []}}, r"cae\.hidden has no layer spec for models \['CA1', 'CA2', 'CA3'\]"),
     ({"hidden": {"CA0": [4], "CA1": [32], "CA2": [32, 16], "CA3": [32, 16, 8]}}, r"cae\.hidden\.CA0 must be \[\]"),
     ({"n_seeds": 3}, r"cae\.n_seeds needs at least 5"),
+    ({"risk_model": "CA3", "hidden": {"CA0": [], "CA1": [32]}, "models": ["CA0", "CA1"]}, r"cae\.risk_model 'CA3' has no"),
+    ({"max_missing": 1.5}, r"bad value for 'cae\.max_missing'"),
+    ({"risk_k": 0}, r"bad value for 'cae\.risk_k'"),
 ])
 def test_cae_bad_values_are_named(base, cae, message):
     base["cae"] = cae
     with pytest.raises(ConfigError, match=message):
         validate_params(base)
+
+
+def test_section_classes_live_beside_their_code(base):
+    from riskstudy.cae.config import CAEConfig
+    from riskstudy.config import SECTIONS, section_class
+
+    assert section_class("cae") is CAEConfig and set(SECTIONS) == {"cae", "sharpe", "diagnostics"}
+    assert validate_params(base).sharpe is None
+    base["sharpe"] = {"n_stocks": 50}  # a section whose module does not exist yet is refused by name
+    with pytest.raises(ConfigError, match=r"section 'sharpe' is not available"):
+        validate_params(base)
+
+
+def test_cae_harness_k(base):
+    assert validate_params(base).cae.harness_k() == max(validate_params(base).cae.ks)
+    base["cae"]["risk_k"] = 3
+    assert validate_params(base).cae.harness_k() == 3
 
 
 def test_cae_device_resolves(base):

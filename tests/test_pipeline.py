@@ -142,6 +142,20 @@ def test_metrics_files_follow_the_schema(smoke_repo, market):
     assert set(ab["multitask"]) >= {"multi", "single"}
 
 
+@pytest.mark.parametrize("market", ["us", "cn"])
+def test_cae_metrics_follow_the_schema_and_enter_table1(smoke_repo, market):
+    m = smoke_repo[0] / "reports" / "metrics"
+    cae = json.loads((m / f"cae_{market}.json").read_text())
+    assert cae.pop("_meta")["profile"] == "smoke"
+    assert {"CA0", "CA1", "IPCA", "PCA"} <= set(cae) and ({"FF3", "FF5"} <= set(cae)) == (market == "us")
+    for by_k in cae.values():
+        for row in by_k.values():
+            assert {"r2_total", "r2_pred", "r2_total_portfolios", "r2_pred_portfolios"} <= set(row)
+    assert set(cae["CA1"]["2"]["seeds"]["r2_total"]) == {"mean", "lo", "hi", "n", "min", "max"}
+    t1 = json.loads((m / f"table1_{market}.json").read_text())
+    assert {"CAE", "IPCA"} <= set(t1) and 0 < t1["CAE"]["gmv_vol"] < 2
+
+
 def test_every_metrics_file_is_stamped_and_holds_no_timings(smoke_repo):
     work = smoke_repo[0]
     ablation_markets = load_params(work / "params.yaml").ablations.markets
@@ -165,7 +179,7 @@ def test_executed_notebooks_are_committed_outputs_and_the_summary_links_them(smo
     tracked = set(run(["git", "ls-files", "reports/notebooks"], work, smoke_repo[2]).stdout.split())
     summary = (work / "reports" / "SUMMARY.md").read_text()
     assert "Table 1" in summary and "Ablations" in summary
-    for nb in ("10_data", "20_deep_risk_model", "21_risk_model_evaluation"):
+    for nb in ("10_data", "20_deep_risk_model", "21_risk_model_evaluation", "40_conditional_autoencoder"):
         for market in params.markets:
             name = f"reports/notebooks/{nb}_{market}.ipynb"
             assert name in tracked, f"{name} is not in git"

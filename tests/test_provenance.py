@@ -20,7 +20,7 @@ def raw() -> dict:
 
 @pytest.mark.parametrize(("path", "expected"), [
     ("reports/metrics/data_us.json", ["paths", "split", "data.us"]),
-    ("reports/metrics/table1_cn.json", ["split", "risk", "style", "srm", "dense", "drm.n_factors", "drm.k_double", "drm.seeds",
+    ("reports/metrics/table1_cn.json", ["split", "risk", "style", "srm", "dense", "drm.n_factors", "drm.k_double", "drm.seeds", "cae",
                                         "evaluation"]),
     ("reports/metrics/drm_training_us.json", ["split", "features", "drm"]),
     ("reports/metrics/planted.json", ["features", "drm", "risk", "srm", "planted"]),

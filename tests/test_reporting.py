@@ -71,3 +71,16 @@ def test_summary_refuses_files_of_another_profile_or_changed_params(tmp_path) ->
     text = build_summary(params=_params(lr=0.005), reports_dir=tmp_path / "reports")
     assert "`metrics/drm_training_cn.json`: params changed since it was written: drm" in text
     assert "table1_cn.json" not in text.split("## ")[1]  # Left-out list is before the first market section
+
+
+def test_summary_cae_section_renders_r2_by_k_and_verdict_counts(tmp_path) -> None:
+    params = _params()
+    m = tmp_path / "reports" / "metrics"
+    row = {"r2_total": 0.2, "r2_pred": 0.01, "r2_total_portfolios": 0.5, "r2_pred_portfolios": 0.02}
+    write_metrics(m / "cae_us.json", {"CA1": {"1": row, "2": row | {"r2_total": 0.25}}, "IPCA": {"1": row, "2": row}}, params=params)
+    write_metrics(m / "cae_claims_us.json", {"r2_total": {"CA1 vs IPCA": {"win": 1, "tie": 1, "loss": 0}}, "r2_pred": {}},
+                  params=params)
+    text = build_summary(params=params, reports_dir=tmp_path / "reports")
+    assert "| CA1 | 20.0% | 25.0% |" in text and "| IPCA | 20.0% | 20.0% |" in text
+    assert "| CA1 vs IPCA | 1 | 1 | 0 |" in text
+    assert "(notebooks/40_conditional_autoencoder_us.ipynb)" in text and "Left out" not in text

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, ValidationInfo, field_validator, model_validator
 
 if TYPE_CHECKING:
     import torch
@@ -349,78 +349,37 @@ class PlantedConfig(_Strict):
     seed: int = Field(0, ge=0)
 
 
-#: The conditional autoencoders of Gu, Kelly, Xiu (2021) and their beta networks' hidden layers.
-CAE_MODELS: dict[str, list[int]] = {"CA0": [], "CA1": [32], "CA2": [32, 16], "CA3": [32, 16, 8]}
+#: Study sections whose typed config lives in the section's own package: ``params.yaml`` key ->
+#: ``"module:Class"``. The class is imported only when its key is present, so a section's settings
+#: change without touching this module (every stage depends on this file; a section's stages also
+#: depend on its config module). Unknown keys inside a section raise :class:`ConfigError` naming them.
+SECTIONS: dict[str, str] = {
+    "cae": "riskstudy.cae.config:CAEConfig",
+    "sharpe": "riskstudy.sharpe.config:SharpeConfig",
+    "diagnostics": "riskstudy.diagnostics.config:DiagnosticsConfig",
+}
 
 
-class CAEConfig(_Strict):
-    """Conditional autoencoder section (:mod:`riskstudy.cae`): characteristics, CA0-CA3 training, baselines.
+def section_class(key: str) -> type[BaseModel]:
+    """The config class of section ``key`` (:data:`SECTIONS`); ``ValueError`` if it is not available."""
+    import importlib
 
-    ``models`` name the beta networks to train, each with its hidden layers in ``hidden`` (CA0 is
-    linear: no hidden layer); every model is fitted for every K in ``ks``, as an ensemble of
-    ``n_seeds`` seeds (predictions averaged).
-    """
+    module, _, name = SECTIONS[key].partition(":")
+    try:
+        return getattr(importlib.import_module(module), name)
+    except ModuleNotFoundError as err:
+        raise ValueError(f"section '{key}' is not available in this version ({module} not found)") from err
 
-    models: list[Literal["CA0", "CA1", "CA2", "CA3"]] = Field(default_factory=lambda: list(CAE_MODELS), min_length=1)
-    ks: list[int] = Field(default_factory=lambda: [1, 2, 3, 4, 5, 6], min_length=1)
-    hidden: dict[str, list[int]] = Field(default_factory=lambda: {k: list(v) for k, v in CAE_MODELS.items()})
-    l1: float = Field(1e-5, ge=0)  # weight of the L1 penalty on the network weights (not biases, not batch norm)
-    lr: float = Field(1e-3, gt=0)  # Adam
-    max_epochs: int = Field(100, gt=0)
-    patience: int = Field(10, gt=0)
-    batch_periods: int = Field(12, gt=0)  # periods per optimizer step (all their members' stock-periods)
-    n_seeds: int = Field(5, ge=1)  # ensemble size; at least 5 outside the smoke profile
-    seed: int = Field(0, ge=0)  # first seed; the ensemble uses seed, seed + 1, ...
-    refit_every_months: int = Field(12, gt=0)  # expanding-window refits
-    frequency: Literal["monthly", "weekly"] = "monthly"
-    market: Literal["equal", "value"] = "equal"  # the market return of beta (and of idiovol in China)
-    beta_window: int = Field(252, gt=20)
-    idio_window: int = Field(252, gt=20)
-    ipca_max_iter: int = Field(1000, gt=0)
-    ipca_tol: float = Field(1e-6, gt=0)
-    pca_min_periods: int = Field(24, gt=0)  # training periods a stock needs for static PCA loadings
-    device: str = "auto"
 
-    @field_validator("ks")
-    @classmethod
-    def _ks(cls, v: list[int]) -> list[int]:
-        bad = [k for k in v if k < 1]
-        if bad or len(set(v)) != len(v):
-            raise ValueError(f"every K must be a distinct integer >= 1, got {v}")
-        return v
-
-    @field_validator("models")
-    @classmethod
-    def _distinct(cls, v: list[str]) -> list[str]:
-        if len(set(v)) != len(v):
-            raise ValueError(f"models must be distinct, got {v}")
-        return v
-
-    @field_validator("hidden")
-    @classmethod
-    def _layers(cls, v: dict[str, list[int]]) -> dict[str, list[int]]:
-        bad = {k: h for k, h in v.items() if any(u < 1 for u in h)}
-        if bad:
-            raise ValueError(f"hidden layer sizes must be >= 1, got {bad}")
-        return v
-
-    @model_validator(mode="after")
-    def _every_model_has_layers(self) -> "CAEConfig":
-        missing = [m for m in self.models if m not in self.hidden]
-        if missing:
-            raise ValueError(f"cae.hidden has no layer spec for models {missing}")
-        if self.hidden.get("CA0", []) != []:
-            raise ValueError(f"cae.hidden.CA0 must be [] (CA0 is the linear beta network), got {self.hidden['CA0']}")
-        return self
-
-    @field_validator("device")
-    @classmethod
-    def _device(cls, v: str) -> str:
-        return check_device(v, key="cae.device")
-
-    def resolved_device(self) -> "torch.device":
-        """``device`` with ``"auto"`` resolved to CUDA when available, else CPU; an unavailable CUDA raises."""
-        return resolve_device(self.device, key="cae.device")
+def validate_section(key: str, raw: Any) -> BaseModel:
+    """``raw`` (a mapping or an instance) as the typed config of section ``key``; errors name ``key.field``."""
+    cls = section_class(key)
+    if isinstance(raw, cls):
+        return raw
+    try:
+        return cls.model_validate(raw)
+    except ValidationError as err:
+        raise ValueError("; ".join(_error_lines(err, prefix=key))) from None
 
 
 class Params(_Strict):
@@ -440,7 +399,15 @@ class Params(_Strict):
     evaluation: EvaluationConfig = EvaluationConfig()
     ablations: AblationsConfig
     planted: PlantedConfig = PlantedConfig()
-    cae: CAEConfig | None = None  # the conditional autoencoder section (optional until its stages are wired)
+    # Study sections whose typed config lives beside their code (:data:`SECTIONS`); None when absent.
+    cae: Any = None  # riskstudy.cae.config.CAEConfig
+    sharpe: Any = None  # riskstudy.sharpe.config.SharpeConfig (issue 13)
+    diagnostics: Any = None  # riskstudy.diagnostics.config.DiagnosticsConfig (issue 14)
+
+    @field_validator(*SECTIONS, mode="before")
+    @classmethod
+    def _section(cls, v: Any, info: ValidationInfo) -> Any:
+        return None if v is None else validate_section(info.field_name, v)
 
     @model_validator(mode="after")
     def _ablation_markets(self) -> "Params":
@@ -463,25 +430,39 @@ class Params(_Strict):
         return self
 
     @model_validator(mode="after")
+    def _sections_fit_profile(self) -> "Params":
+        for key in SECTIONS:
+            section = getattr(self, key)
+            if section is not None and hasattr(section, "check_profile"):
+                section.check_profile(self.profile)
+        return self
+
+    @model_validator(mode="after")
     def _enough_seeds(self) -> "Params":
         if self.profile != "smoke":
             for key, seeds in (("drm.seeds", self.drm.seeds), ("ablations.seeds", self.ablations.seeds)):
                 if len(seeds) < 3:
                     raise ValueError(f"{key} needs at least 3 seeds outside the smoke profile, got {seeds}")
-            if self.cae is not None and self.cae.n_seeds < 5:
-                raise ValueError(f"cae.n_seeds needs at least 5 (the ensemble) outside the smoke profile, got {self.cae.n_seeds}")
         return self
 
 
-def _format_error(err: ValidationError, *, prefix: str | None = None) -> str:
+def _error_lines(err: ValidationError, *, prefix: str | None = None) -> list[str]:
     lines = []
     for e in err.errors():
-        key = ".".join(str(p) for p in ((prefix,) if prefix else ()) + tuple(e["loc"]))
+        loc = tuple(e["loc"])
+        key = ".".join(str(p) for p in ((prefix,) if prefix else ()) + loc)
         if e["type"] == "extra_forbidden":
             lines.append(f"unknown key '{key}'")
+        elif len(loc) == 1 and loc[0] in SECTIONS and e["type"] == "value_error":
+            lines.append(e["msg"].removeprefix("Value error, "))  # validate_section's lines name the keys already
         else:
-            lines.append(f"bad value for '{key}': {e['msg']}" if key else e["msg"])
-    return "invalid configuration: " + "; ".join(lines)
+            msg = e["msg"].removeprefix("Value error, ")
+            lines.append(f"bad value for '{key}': {msg}" if key else msg)
+    return lines
+
+
+def _format_error(err: ValidationError, *, prefix: str | None = None) -> str:
+    return "invalid configuration: " + "; ".join(_error_lines(err, prefix=prefix))
 
 
 def validate_params(raw: dict[str, Any]) -> Params:

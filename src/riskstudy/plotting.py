@@ -122,6 +122,29 @@ def learning_curves(history: pd.DataFrame, summary: pd.DataFrame, *, title: str,
     return fig
 
 
+def r2_by_k(frame: pd.DataFrame, *, title: str, metrics: tuple[str, ...] = ("r2_total", "r2_pred")) -> plt.Figure:
+    """R^2 (%) against K, one line per model, one panel per metric.
+
+    ``frame`` is :func:`riskstudy.cae.study.metrics_frame`'s long table (``model, K, <metric>`` and,
+    for seeded models, ``<metric>_min`` / ``<metric>_max``, drawn as a band over seeds).
+    """
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5.2 * len(metrics), 3.6), squeeze=False)
+    models = list(dict.fromkeys(frame.model))
+    colours = dict(zip(models, sns.color_palette(n_colors=len(models))))
+    for ax, m in zip(axes[0], metrics):
+        for model in models:
+            d = frame.loc[frame.model == model].sort_values("K")
+            ax.plot(d.K, 100 * d[m], marker="o", ms=4, lw=1.3, color=colours[model], label=model)
+            if f"{m}_min" in d and d[f"{m}_min"].notna().any():
+                ax.fill_between(d.K, 100 * d[f"{m}_min"], 100 * d[f"{m}_max"], color=colours[model], alpha=0.15)
+        ax.axhline(0, color="grey", lw=0.6)
+        ax.set(title=m, xlabel="K", ylabel="R^2 (%)")
+        ax.legend(fontsize=7, loc="best")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
 def bars(df: pd.DataFrame, *, title: str, ylabel: str = "", err: pd.DataFrame | None = None, figsize=(9, 3.5)) -> plt.Figure:
     """Grouped bar chart (index = groups, columns = series), optional error bars."""
     fig, ax = plt.subplots(figsize=figsize)

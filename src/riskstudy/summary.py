@@ -150,6 +150,29 @@ def ablations_section(m: "_Current", rd: Path, mk: str) -> list[str]:
             f"[notebook](notebooks/30_ablations_{mk}.ipynb)", ""] + _figures(rd, f"ablations_{mk}/vif.png", f"ablations_{mk}/autocorr.png")
 
 
+def cae_section(m: "_Current", rd: Path, mk: str) -> list[str]:
+    """Section 40 (conditional autoencoder): out-of-sample R^2 by model and K, verdicts against IPCA and PCA."""
+    if not m.exists(f"cae_{mk}.json"):
+        return []
+    cae = {k: v for k, v in read_metrics(m / f"cae_{mk}.json").items() if not k.startswith("_")}
+    out = ["### Conditional autoencoder: out-of-sample R^2 (%, monthly, expanding-window refits)", ""]
+    for metric, label in (("r2_total", "total R^2, individual stocks"), ("r2_pred", "predictive R^2, individual stocks"),
+                          ("r2_total_portfolios", "total R^2, managed portfolios")):
+        table = pd.DataFrame({model: {f"K={k}": row[metric] for k, row in by_k.items()} for model, by_k in cae.items()}).T
+        table = table.reindex(columns=sorted(table.columns, key=lambda c: int(c[2:])))
+        table.index.name = label
+        out += [markdown_table(table, pct=list(table.columns)), ""]
+    if m.exists(f"cae_claims_{mk}.json"):
+        cl = read_metrics(m / f"cae_claims_{mk}.json")
+        for key, title in (("r2_total", "total"), ("r2_pred", "predictive")):
+            if cl.get(key):
+                out += [f"Does a beta network beat the linear baselines ({title} R^2; K counted where its seeds' 95% "
+                        "interval and every seed lie above / below the baseline):", "",
+                        _table_from_metrics(cl[key], index_name="network vs baseline"), ""]
+    out += [f"CA0-CA3: ensembles of `cae.n_seeds` seeds (seed-mean predictions). [notebook](notebooks/40_conditional_autoencoder_{mk}.ipynb)", ""]
+    return out + _figures(rd, f"cae_{mk}/r2_by_k.png")
+
+
 def _figures(rd: Path, *names: str) -> list[str]:
     out: list[str] = []
     for fig in names:
@@ -159,7 +182,7 @@ def _figures(rd: Path, *names: str) -> list[str]:
 
 
 #: Per-market sections of the summary, in study order; a new study section appends its own.
-MARKET_SECTIONS: list[MarketSection] = [data_section, drm_section, evaluation_section, ablations_section]
+MARKET_SECTIONS: list[MarketSection] = [data_section, drm_section, evaluation_section, ablations_section, cae_section]
 
 
 def build_summary(*, params: Any, reports_dir: str | Path = "reports") -> str:

@@ -8,7 +8,7 @@ import pytest
 
 from riskstudy.cae.factor_model import CAEFactorModel, IPCAFactorModel, SPEC, held_exposures, label_periods
 from riskstudy.cae.ipca import IPCA
-from riskstudy.config import CAEConfig
+from riskstudy.cae.config import CAEConfig
 from riskstudy.data.market import MarketData
 from riskstudy.data.synthetic import make_synthetic_market
 from riskstudy.factors.base import FactorModel

@@ -7,8 +7,6 @@ Python code runs uncompiled), unless the package was already imported compiled.
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 import pytest
 
@@ -20,15 +18,8 @@ from riskstudy.cae.planted import planted_panel
 
 
 @pytest.fixture(scope="module")
-def pkg():
-    numba = pytest.importorskip("numba")
-    if "ipca.ipca" not in sys.modules:
-        old, numba.config.DISABLE_JIT = numba.config.DISABLE_JIT, True
-        try:
-            import ipca.ipca  # noqa: F401
-        finally:
-            numba.config.DISABLE_JIT = old
-    return sys.modules["ipca.ipca"]
+def pkg(ipca_package):
+    return ipca_package
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import torch
 
 from riskstudy.cae.models import CAEData, CAENet, CAETask, ConditionalAutoencoder
 from riskstudy.cae.planted import planted_panel
-from riskstudy.config import CAE_MODELS, CAEConfig
+from riskstudy.cae.config import CAE_MODELS, CAEConfig
 from riskstudy.nn import loop
 
 

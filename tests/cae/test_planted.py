@@ -23,7 +23,7 @@ from riskstudy.cae import scores
 from riskstudy.cae.ipca import IPCA, cross_sectional_factors
 from riskstudy.cae.models import ConditionalAutoencoder
 from riskstudy.cae.planted import planted_panel
-from riskstudy.config import CAE_MODELS, CAEConfig
+from riskstudy.cae.config import CAE_MODELS, CAEConfig
 
 TRAIN, VALID, TEST = np.arange(72), np.arange(72, 96), np.arange(96, 120)
 CONFIG = CAEConfig(n_seeds=2, max_epochs=100, patience=10, lr=0.01, batch_periods=6, l1=1e-5, device="cpu")

@@ -10,9 +10,9 @@ import pytest
 
 from riskstudy.cae.planted import planted_panel
 from riskstudy.cae.refit import (METRICS, complete_periods, earliest_first_oos, expanding_window_oos,
-                                 periods_per_refit, prefix, refit_schedule, score_table, seed_interval)
-from riskstudy.config import CAEConfig
-from riskstudy.evaluation.claims import mean_ci
+                                 periods_per_refit, prefix, refit_schedule, score_table)
+from riskstudy.cae.config import CAEConfig
+from riskstudy.stats import mean_ci
 
 CONFIG = CAEConfig(n_seeds=2, max_epochs=2, patience=2, batch_periods=6, lr=0.01, device="cpu", pca_min_periods=6)
 FIRST, EVERY, NVALID = 20, 6, 4
@@ -105,8 +105,3 @@ def test_no_prediction_uses_data_at_or_after_its_period(panel, result):
             assert not np.allclose(a[:, i + 1:], b[:, i + 1:])  # later periods did change
 
 
-def test_seed_interval_is_claims_mean_ci():
-    for v in ([0.1, 0.2, 0.4], [0.3], [], [0.1, np.nan, 0.2]):
-        a, b = seed_interval(v), mean_ci(v)
-        assert a.keys() == b.keys()
-        np.testing.assert_allclose([a[k] for k in a], [b[k] for k in a], equal_nan=True)

@@ -11,12 +11,13 @@ import pandas as pd
 import pytest
 
 from riskstudy.cae.refit import METRICS
-from riskstudy.cae.study import first_oos_period, metrics_frame, run_market
-from riskstudy.config import CAEConfig
+from riskstudy.cae.study import first_oos_period, metrics_frame, run_market, verdict_counts, verdict_text, verdicts
+from riskstudy.cae.config import CAEConfig
 from riskstudy.data.synthetic import make_synthetic_market
 
 CONFIG = CAEConfig(models=["CA0", "CA1"], ks=[1, 2], n_seeds=2, max_epochs=2, patience=2, batch_periods=6,
-                   lr=0.01, device="cpu", beta_window=42, idio_window=42, pca_min_periods=6)
+                   lr=0.01, device="cpu", beta_window=42, idio_window=42, pca_min_periods=6, n_valid=4,
+                   refit_every_months=6, ff_window=42, max_missing=None)
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +28,7 @@ def out():
     f = pd.DataFrame(0.01 * rng.standard_normal((700, 5)), index=md.panel.dates, columns=cols)
     params = SimpleNamespace(cae=CONFIG, split=SimpleNamespace(valid_start=md.panel.dates[480].date()))
     # 33 months: mom36m never exists, so every period would fail the default max_missing
-    return run_market(params, md, ff={"FF3": f[cols[:3]], "FF5": f}, n_valid=4, refit_every=6, ff_window=42,
-                      max_missing=None)
+    return run_market(params, md, ff={"FF3": f[cols[:3]], "FF5": f})
 
 
 def test_metrics_schema(out):
@@ -61,3 +61,35 @@ def test_first_oos_period():
     assert first_oos_period(ch, "2015-01-30") == 1
     with pytest.raises(ValueError):
         first_oos_period(ch, "2014-01-01")
+
+
+def _metrics(seed_values, baseline):
+    """A minimal metrics dict: CA1 with seeds at K = 1, IPCA and PCA as points."""
+    from riskstudy.stats import mean_ci
+
+    row = {m: float(np.mean(seed_values)) for m in METRICS} | {"seeds": {m: mean_ci(seed_values) for m in METRICS}}
+    return {"CA1": {"1": row}, "IPCA": {"1": {m: baseline for m in METRICS}}, "PCA": {"1": {m: baseline - 1 for m in METRICS}}}
+
+
+def test_verdicts_need_every_seed_above_the_baseline():
+    v = verdicts(_metrics([0.30, 0.31, 0.32], 0.25)).set_index("vs")
+    assert v.loc["IPCA", "outcome"] == "win" and v.loc["PCA", "outcome"] == "win"
+    v = verdicts(_metrics([0.20, 0.31, 0.40], 0.25)).set_index("vs")  # one seed below: not a win
+    assert v.loc["IPCA", "outcome"] == "tie"
+    v = verdicts(_metrics([0.10, 0.11, 0.12], 0.25)).set_index("vs")
+    assert v.loc["IPCA", "outcome"] == "loss" and v.loc["IPCA", "claim"] == "does not hold"
+
+
+def test_verdict_counts_and_text():
+    v = pd.concat([verdicts(_metrics([0.30, 0.31, 0.32], 0.25)), verdicts(_metrics([0.10, 0.11, 0.12], 0.25))])
+    counts = verdict_counts(v).set_index("vs")
+    assert counts.loc["IPCA", ["win", "tie", "loss"]].tolist() == [1, 0, 1]
+    text = verdict_text(counts.reset_index(), market="US", metric="total R^2")
+    assert "CA1 vs IPCA: above by more than seed noise at 1 of 2 K, within noise at 0, below at 1" in text
+    assert verdict_counts(verdicts({})).empty
+
+
+def test_verdicts_on_the_run(out):
+    v = verdicts(out["metrics"])
+    assert set(v.model) == {"CA0", "CA1"} and set(v.vs) == {"IPCA", "PCA"} and len(v) == 2 * 2 * 2
+    assert (v.seed_lo <= v.seed_mean).all() and (v.seed_mean <= v.seed_hi).all()

@@ -46,12 +46,13 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from riskstudy import paths
 from riskstudy.cae.characteristics import Characteristics, build_characteristics
+from riskstudy.cae.famafrench_model import market_factors
 from riskstudy.cae.ipca import IPCA
 from riskstudy.cae.models import ConditionalAutoencoder
 from riskstudy.cae.refit import complete_periods, prefix
-from riskstudy.config import CAEConfig, Params
+from riskstudy.cae.config import CAEConfig
+from riskstudy.config import Params
 from riskstudy.data.market import MarketData
 from riskstudy.factors.base import FactorModel, ModelSpec, Run
 
@@ -232,26 +233,24 @@ class IPCAFactorModel(_HeldBetas):
 
 def _idiovol_factors(params: Params, market: str) -> pd.DataFrame | None:
     """Fama-French 3 daily factors for the US's ``idiovol`` (the market return elsewhere)."""
-    if market != "us":
-        return None
-    from riskstudy.cae.famafrench_model import read_ff_models
-
-    return read_ff_models(paths.raw_dir(params.paths.raw_dir, require="fama_french_daily"))["FF3"]
+    return market_factors(params, market).get("FF3")
 
 
 def _runs(params: Params, market: str, *, k: int | None = None) -> list[Run]:
-    """Rows "CAE" (CA1, one run per seed, K = ``max(cae.ks)`` unless ``k``) and "IPCA" (same K)."""
+    """Rows "CAE" (``cae.risk_model``, one run per seed, K = :meth:`~riskstudy.cae.config.CAEConfig.harness_k`
+    unless ``k``) and "IPCA" (same K)."""
     cfg = params.cae
     if cfg is None:
         raise ValueError("the cae model needs a 'cae' section in params.yaml")
-    k = max(cfg.ks) if k is None else int(k)
+    k = cfg.harness_k() if k is None else int(k)
     seeds = [cfg.seed + s for s in range(cfg.n_seeds)]
     ff = _idiovol_factors(params, market)
+    common = {"n_factors": k, "config": cfg, "factors": ff, "n_valid": cfg.n_valid, "max_missing": cfg.max_missing}
     runs = [Run(f"CAE s{s}", "CAE", seed=s,
-                factor_model=lambda s=s: CAEFactorModel(n_factors=k, config=cfg, model="CA1", seed=s, factors=ff))
+                factor_model=lambda s=s: CAEFactorModel(model=cfg.risk_model, seed=s, **common))
             for s in seeds]
-    return runs + [Run("IPCA", "IPCA", factor_model=lambda: IPCAFactorModel(n_factors=k, config=cfg, factors=ff))]
+    return runs + [Run("IPCA", "IPCA", factor_model=lambda: IPCAFactorModel(**common))]
 
 
-#: To register as ``cae`` (``evaluation/registry.py::BUILTIN``): rows "CAE" (CA1, its seeds as runs) and "IPCA".
+#: Registered as ``cae`` (``evaluation/registry.py::BUILTIN``): rows "CAE" (its seeds as runs) and "IPCA".
 SPEC = ModelSpec("cae", runs=_runs)

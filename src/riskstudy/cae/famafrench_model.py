@@ -58,6 +58,15 @@ def read_ff_models(raw_dir: str | Path) -> dict[str, pd.DataFrame]:
             "FF5": read_fama_french(raw_dir, five_factor=True)[list(FF_COLUMNS["FF5"])]}
 
 
+def market_factors(params, market: str) -> dict[str, pd.DataFrame]:
+    """:func:`read_ff_models` from ``paths.raw_dir`` for the US; ``{}`` elsewhere (no Fama-French data for China)."""
+    if market != "us":
+        return {}
+    from riskstudy import paths
+
+    return read_ff_models(paths.raw_dir(params.paths.raw_dir, require="fama_french_daily"))
+
+
 def daily_factors(ff: pd.DataFrame, dates: pd.DatetimeIndex) -> np.ndarray:
     """Factor returns on the panel calendar ``(T_d, F)``: ``ff`` reindexed onto ``dates`` (NaN where missing)."""
     return ff.reindex(pd.DatetimeIndex(dates)).to_numpy(dtype=float)

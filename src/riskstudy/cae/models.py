@@ -47,7 +47,7 @@ from torch import nn
 
 from riskstudy.cae.characteristics import Characteristics, managed_portfolios
 from riskstudy.cae.scores import running_mean
-from riskstudy.config import CAEConfig
+from riskstudy.cae.config import CAEConfig
 from riskstudy.nn import loop
 from riskstudy.nn.loop import FitResult, Live
 

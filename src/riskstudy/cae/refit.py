@@ -45,9 +45,8 @@ Scores
 :func:`score_table` scores the ensemble predictions over all scored periods at once
 (:func:`~riskstudy.cae.scores.score_predictions`), giving ``{model: {K: {"r2_total", "r2_pred",
 "r2_total_portfolios", "r2_pred_portfolios"}}}`` (fractions); for models with several seeds it
-adds ``"seeds"``: each metric of each seed's own predictions summarised by :func:`seed_interval`
-(mean, Student-t 95% interval, min, max: the dict of ``riskstudy.evaluation.claims.mean_ci``,
-which this layer may not import).
+adds ``"seeds"``: each metric of each seed's own predictions summarised by :func:`~riskstudy.stats.mean_ci`
+(mean, Student-t 95% interval, min, max; the dict that ``riskstudy.evaluation.claims.verdict`` compares).
 """
 
 from __future__ import annotations
@@ -62,8 +61,9 @@ from scipy import stats
 from riskstudy.cae.characteristics import Characteristics
 from riskstudy.cae.ipca import IPCA, StaticPCA
 from riskstudy.cae.models import ConditionalAutoencoder
+from riskstudy.cae.config import CAEConfig
 from riskstudy.cae.scores import running_mean, score_predictions
-from riskstudy.config import CAEConfig
+from riskstudy.stats import mean_ci
 
 #: The four scores of every (model, K), in the order of the metrics file.
 METRICS: tuple[str, ...] = ("r2_total", "r2_pred", "r2_total_portfolios", "r2_pred_portfolios")
@@ -123,22 +123,6 @@ class OOSResult:
     table: dict = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     epochs: dict[str, dict[int, list[int]]] = field(default_factory=dict)
-
-
-def seed_interval(values: Sequence[float], level: float = 0.95) -> dict:
-    """Mean, Student-t interval and range over seeds, ``{"mean", "lo", "hi", "n", "min", "max"}``.
-
-    The same dict as ``riskstudy.evaluation.claims.mean_ci`` (non-finite values dropped;
-    ``lo``/``hi`` NaN with fewer than two seeds), so its ``verdict`` applies to it unchanged.
-    """
-    v = np.asarray(values, dtype=float)
-    v = v[np.isfinite(v)]
-    m = float(v.mean()) if len(v) else float("nan")
-    rng = {"min": float(v.min()), "max": float(v.max())} if len(v) else {"min": float("nan"), "max": float("nan")}
-    if len(v) < 2:
-        return {"mean": m, "lo": float("nan"), "hi": float("nan"), "n": int(len(v)), **rng}
-    half = float(stats.t.ppf(0.5 + level / 2, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)))
-    return {"mean": m, "lo": m - half, "hi": m + half, "n": int(len(v)), **rng}
 
 
 def periods_per_refit(months: int, frequency: str) -> int:
@@ -256,7 +240,7 @@ def score_table(ch: Characteristics, periods: np.ndarray, total: Mapping[str, Ma
     -------
     dict
         ``{model: {K: {metric: float, ...}}}`` with :data:`METRICS` from the seed-mean predictions;
-        with ``S > 1`` also ``"seeds": {metric: seed_interval(per-seed values)}``.
+        with ``S > 1`` also ``"seeds": {metric: mean_ci(per-seed values)}``.
     """
     p = np.asarray(periods, dtype=np.int64)
     Z, R, mask = ch.Z[p], ch.R[p], ch.mask[p]
@@ -270,7 +254,7 @@ def score_table(ch: Characteristics, periods: np.ndarray, total: Mapping[str, Ma
             row = score_predictions(Z, R, mask, total=tot.mean(0), predictive=pred.mean(0))
             if len(tot) > 1:
                 per = [score_predictions(Z, R, mask, total=tot[s], predictive=pred[s]) for s in range(len(tot))]
-                row["seeds"] = {m: seed_interval([d[m] for d in per]) for m in METRICS}
+                row["seeds"] = {m: mean_ci([d[m] for d in per]) for m in METRICS}
             out[name][k] = row
     return out
 

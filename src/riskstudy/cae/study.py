@@ -25,8 +25,10 @@ import pandas as pd
 from riskstudy.cae.characteristics import Characteristics, build_characteristics
 from riskstudy.cae.famafrench_model import ff_prediction_table
 from riskstudy.cae.refit import METRICS, earliest_first_oos, expanding_window_oos, score_table
-from riskstudy.config import CAEConfig, Params
+from riskstudy.cae.config import CAEConfig
+from riskstudy.config import Params
 from riskstudy.data.market import MarketData
+from riskstudy.stats import CLAIM_WORDS, point, verdict
 
 
 def first_oos_period(ch: Characteristics, start: date | str | pd.Timestamp) -> int:
@@ -60,39 +62,80 @@ def metrics_frame(metrics: Mapping[str, Mapping[str, Mapping]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+#: The networks whose claims :func:`verdicts` checks, and the linear baselines they are checked against.
+NETWORKS = ("CA0", "CA1", "CA2", "CA3")
+BASELINES = ("IPCA", "PCA")
+
+
+def verdicts(metrics: Mapping[str, Mapping[str, Mapping]], *, metric: str = "r2_total") -> pd.DataFrame:
+    """Does each network beat each linear baseline at each K, by more than seed noise?
+
+    The network enters with its seeds' own R^2 (``row["seeds"][metric]``: mean, Student-t 95%
+    interval, range; :func:`~riskstudy.stats.mean_ci`), the deterministic baseline as a point, and
+    :func:`~riskstudy.stats.verdict` decides: "win" needs the whole interval and every seed above
+    the baseline. (The ensemble's own R^2, ``row[metric]``, is shown beside it; it is usually above
+    the seeds' mean, so judging by seeds is the conservative side.)
+
+    Returns
+    -------
+    DataFrame
+        One row per (model, K, baseline): ``ensemble``, ``seed_mean``, ``seed_lo``, ``seed_hi``,
+        ``baseline``, ``outcome`` ("win", "loss", "tie", ...) and ``claim`` (its wording).
+    """
+    rows = []
+    for m in (x for x in NETWORKS if x in metrics):
+        for k, row in metrics[m].items():
+            s = row.get("seeds", {}).get(metric) or point(row[metric]) | {"lo": float("nan"), "hi": float("nan")}
+            for b in (x for x in BASELINES if x in metrics and k in metrics[x]):
+                ref = metrics[b][k][metric]
+                out = verdict(s, point(ref))
+                rows.append({"model": m, "K": int(k), "vs": b, "ensemble": row[metric], "seed_mean": s["mean"],
+                             "seed_lo": s["lo"], "seed_hi": s["hi"], "baseline": ref, "outcome": out,
+                             "claim": CLAIM_WORDS[out]})
+    return pd.DataFrame(rows)
+
+
+def verdict_counts(table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`verdicts` counted over K: one row per (model, baseline), columns win / tie / loss."""
+    if table.empty:
+        return pd.DataFrame(columns=["model", "vs", "win", "tie", "loss"])
+    counts = (table.assign(outcome=table.outcome.str.replace(r" \(.*\)", "", regex=True))
+              .groupby(["model", "vs"]).outcome.value_counts().unstack(fill_value=0))
+    return counts.reindex(columns=["win", "tie", "loss"], fill_value=0).reset_index()
+
+
+def verdict_text(counts: pd.DataFrame, *, market: str, metric: str) -> str:
+    """One sentence per (network, baseline) of :func:`verdict_counts`, e.g. "CA1 vs IPCA: above at 2 of 6 K, ..."."""
+    lines = []
+    for _, r in counts.iterrows():
+        n = int(r.win + r.tie + r.loss)
+        lines.append(f"- {market}, {metric}: {r.model} vs {r.vs}: above by more than seed noise at {int(r.win)} of {n} K, "
+                     f"within noise at {int(r.tie)}, below at {int(r.loss)}.")
+    return "\n".join(lines) if lines else f"- {market}, {metric}: no network and baseline to compare."
+
+
 def run_market(params: Params, md: MarketData, *, ff: Mapping[str, pd.DataFrame] | None = None,
                cae_config: CAEConfig | None = None, ks: Sequence[int] | None = None,
-               models: Sequence[str] | None = None, first_oos: date | str | pd.Timestamp | None = None,
-               n_valid: int = 12, min_train: int = 12, max_missing: float | None = 0.5,
-               refit_every: int | None = None, ff_window: int = 252,
-               progress: Callable[[str], object] | None = None) -> dict:
+               models: Sequence[str] | None = None, progress: Callable[[str], object] | None = None) -> dict:
     """Out-of-sample R^2 of every model and K on one market, with timings.
 
     Parameters
     ----------
     params : Params
-        ``params.cae`` (unless ``cae_config``) and ``params.split.valid_start`` (default ``first_oos``).
+        ``params.cae`` (unless ``cae_config``) and ``params.split.valid_start``.
     md : MarketData
     ff : dict of DataFrame, optional
         Daily Fama-French factors by model name (:func:`~riskstudy.cae.famafrench_model.read_ff_models`;
         US only). ``ff["FF3"]`` also drives ``idiovol``; without it ``idiovol`` uses the market.
     cae_config : CAEConfig, optional
-        Overrides ``params.cae``.
+        Overrides ``params.cae``. Its ``first_oos`` (default ``split.valid_start``: the DRM's
+        validation and test windows are the CAE's out-of-sample) is moved later when fewer than
+        ``min_train + n_valid`` periods before it can be fitted (China: ``mom36m`` exists from
+        2013-02 only; ``info["first_oos_period_end"]`` says where it starts). ``n_valid``,
+        ``min_train``, ``max_missing`` and ``refit_every_months`` set the refits
+        (:func:`~riskstudy.cae.refit.refit_schedule`), ``ff_window`` the Fama-French betas.
     ks, models : sequence, optional
         Override ``cae.ks`` and ``cae.models``.
-    first_oos : date, optional
-        The first out-of-sample label starts after the last period end before it. Default
-        ``split.valid_start`` (the DRM's validation and test windows are the CAE's out-of-sample),
-        moved later when fewer than ``min_train + n_valid`` periods before it can be fitted
-        (China: ``mom36m`` exists from 2013-02 only; ``info["first_oos_period_end"]`` says where it starts).
-    n_valid : int
-        Validation periods at the end of each refit's window (config field to add: ``cae.n_valid``).
-    min_train, max_missing : int, float
-        :func:`~riskstudy.cae.refit.refit_schedule` (config field to add: ``cae.max_missing``).
-    refit_every : int, optional
-        Periods between refits (default ``cae.refit_every_months``).
-    ff_window : int
-        Trading days of the Fama-French beta regressions.
     progress : callable, optional
 
     Returns
@@ -103,24 +146,22 @@ def run_market(params: Params, md: MarketData, *, ff: Mapping[str, pd.DataFrame]
     """
     t_start = time.perf_counter()
     cfg = cae_config if cae_config is not None else (params.cae if params.cae is not None else CAEConfig())
+    n_valid, min_train, max_missing = cfg.n_valid, cfg.min_train, cfg.max_missing
     ff = dict(ff or {})
     t0 = time.perf_counter()
     ch = build_characteristics(md, frequency=cfg.frequency, factors=ff.get("FF3"), market=cfg.market,
                                beta_window=cfg.beta_window, idio_window=cfg.idio_window)
     timings = {"characteristics": time.perf_counter() - t0}
-    if first_oos is None:
-        j0 = max(first_oos_period(ch, params.split.valid_start),
-                 earliest_first_oos(ch, n_valid=n_valid, min_train=min_train, max_missing=max_missing))
-    else:
-        j0 = first_oos_period(ch, first_oos)
-    oos = expanding_window_oos(ch, config=cfg, first_oos=j0, refit_every=refit_every, n_valid=n_valid,
+    j0 = max(first_oos_period(ch, cfg.first_oos or params.split.valid_start),
+             earliest_first_oos(ch, n_valid=n_valid, min_train=min_train, max_missing=max_missing))
+    oos = expanding_window_oos(ch, config=cfg, first_oos=j0, n_valid=n_valid,
                                min_train=min_train, max_missing=max_missing, models=models, ks=ks, progress=progress)
     table = dict(oos.table)
     timings.update(oos.timings)
     coverage = {}
     if ff:
         t0 = time.perf_counter()
-        tot, pred, coverage = ff_prediction_table(md, ch, ff, window=ff_window)
+        tot, pred, coverage = ff_prediction_table(md, ch, ff, window=cfg.ff_window)
         p = oos.periods
         table.update(score_table(ch, p, {m: {k: v[p] for k, v in d.items()} for m, d in tot.items()},
                                  {m: {k: v[p] for k, v in d.items()} for m, d in pred.items()}))

@@ -16,7 +16,8 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+
+from riskstudy.stats import CLAIM_WORDS, mean_ci, point, verdict  # noqa: F401  (re-exported)
 
 #: ``(text, model row, column, other row, "higher" | "lower")``: the paper's Table 1 claims.
 PAPER_CLAIMS: list[tuple[str, str, str, str, str]] = [
@@ -47,45 +48,6 @@ LINEAR_CLAIMS: list[tuple[str, str, str, str, str]] = [
     (f"{m} explains more variance than static training-window PCA", m, "r2", pca, "higher")
     for m, pca in (("DRM", "PCA static"), ("DRM x2", "PCA static x2"))
 ]
-
-#: How :func:`paper_claims` words the outcomes of :func:`verdict`.
-CLAIM_WORDS = {"win": "holds", "loss": "does not hold", "tie": "within seed noise", "tie (too few seeds)": "one seed: no interval"}
-
-
-def mean_ci(values: Sequence[float], level: float = 0.95) -> dict:
-    """Mean, a Student-t interval and the range over seeds: ``{"mean", "lo", "hi", "n", "min", "max"}``
-    (non-finite values dropped; ``lo``/``hi`` NaN with fewer than two seeds)."""
-    v = np.asarray(values, dtype=float)
-    v = v[np.isfinite(v)]
-    m = float(v.mean()) if len(v) else float("nan")
-    rng = {"min": float(v.min()), "max": float(v.max())} if len(v) else {"min": float("nan"), "max": float("nan")}
-    if len(v) < 2:
-        return {"mean": m, "lo": float("nan"), "hi": float("nan"), "n": int(len(v)), **rng}
-    half = float(stats.t.ppf(0.5 + level / 2, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)))
-    return {"mean": m, "lo": m - half, "hi": m + half, "n": int(len(v)), **rng}
-
-
-def point(value: float) -> dict:
-    """A reference without seed noise (e.g. a deterministic baseline) as a zero-width interval."""
-    v = float(value)
-    return {"mean": v, "lo": v, "hi": v, "n": 1, "min": v, "max": v}
-
-
-def verdict(a: dict, b: dict, *, higher_is_better: bool = True) -> str:
-    """``"win"``/``"loss"`` for ``a`` against ``b`` (:func:`mean_ci` or :func:`point`), else ``"tie"``.
-
-    ``a`` beats ``b`` when ``a``'s interval lies entirely above ``b``'s and ``min(a) > max(b)``
-    (mirrored for ``"loss"``; ``higher_is_better=False`` swaps the words). ``"tie (too few
-    seeds)"`` when ``a`` or ``b`` has no interval.
-    """
-    if not all(np.isfinite([a["lo"], a["hi"], b["lo"], b["hi"]])):
-        return "tie (too few seeds)"
-    if a["lo"] > b["hi"] and a.get("min", a["lo"]) > b.get("max", b["hi"]):
-        return "win" if higher_is_better else "loss"
-    if a["hi"] < b["lo"] and a.get("max", a["hi"]) < b.get("min", b["lo"]):
-        return "loss" if higher_is_better else "win"
-    return "tie"
-
 
 def paper_claims(report, claims: list[tuple[str, str, str, str, str]] | None = None) -> pd.DataFrame:
     """Claims about Table 1 rows checked with :func:`verdict` (default: :data:`PAPER_CLAIMS`).

@@ -23,6 +23,7 @@ BUILTIN: dict[str, str] = {
     "srm": "riskstudy.factors.srm",
     "drm": "riskstudy.factors.drm",
     "dense": "riskstudy.risk.dense",
+    "cae": "riskstudy.cae.factor_model",
 }
 
 _REGISTRY: dict[str, ModelSpec] = {}

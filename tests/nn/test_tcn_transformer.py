@@ -1,0 +1,46 @@
+"""TCN and Transformer encoders: shapes, causality (the output at a step never sees later steps)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from riskstudy.nn.tcn import CausalConv1d, TCNEncoder
+from riskstudy.nn.transformer import TransformerSeqEncoder, sinusoidal_positions
+
+
+@pytest.mark.parametrize("make", [lambda: TCNEncoder(n_features=6, hidden_size=8, num_layers=3),
+                                  lambda: TransformerSeqEncoder(n_features=6, hidden_size=8, num_layers=2, n_heads=2)])
+def test_shape_and_last_step_depends_on_the_whole_window(make):
+    torch.manual_seed(0)
+    enc = make().eval()
+    x = torch.randn(4, 12, 6)
+    out = enc(x)
+    assert out.shape == (4, enc.out_features)
+    y = x.clone()
+    y[:, -1] += 1.0  # the last step moves the output
+    assert not torch.allclose(enc(y), out)
+
+
+def test_causal_convolution_never_sees_the_future():
+    torch.manual_seed(0)
+    conv = CausalConv1d(2, 3, kernel_size=3, dilation=2)
+    x = torch.randn(1, 2, 10)
+    y = x.clone()
+    y[..., 6:] += 5.0
+    a, b = conv(x), conv(y)
+    assert torch.allclose(a[..., :6], b[..., :6]) and not torch.allclose(a[..., 6:], b[..., 6:])
+    assert TCNEncoder(n_features=1, hidden_size=2, num_layers=3, kernel_size=3).receptive_field == 29
+
+
+def test_transformer_prefix_is_causal_and_positions_are_sinusoids():
+    torch.manual_seed(0)
+    enc = TransformerSeqEncoder(n_features=3, hidden_size=8, num_layers=1, n_heads=2).eval()
+    x = torch.randn(2, 8, 3)
+    y = x.clone()
+    y[:, 5:] += 3.0
+    a, b = enc.sequence(x), enc.sequence(y)
+    assert torch.allclose(a[:, :5], b[:, :5], atol=1e-6) and not torch.allclose(a[:, 5:], b[:, 5:])
+    torch.testing.assert_close(enc(x[:, :5]), a[:, 4])  # step 4 of the window = the 5-step prefix's output
+    pe = sinusoidal_positions(4, 6)
+    assert pe.shape == (4, 6) and torch.allclose(pe[0, 0::2], torch.zeros(3)) and torch.allclose(pe[0, 1::2], torch.ones(3))
