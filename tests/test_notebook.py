@@ -43,3 +43,18 @@ def test_a_failing_cell_ends_with_one_readable_block(tmp_path, capsys):
     assert "raise ValueError" in err and f"full traceback: {out}" in err
     assert "Traceback" not in err and len(err.splitlines()) <= 12  # no papermill traceback
     assert "Traceback" in out.read_text() or "ValueError" in out.read_text()  # kept in the executed notebook
+
+
+def test_widget_state_and_views_are_dropped_from_executed_notebooks():
+    import nbformat
+
+    from riskstudy.notebook import WIDGET_VIEW, drop_widget_state
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {"x": {}}}}
+    cell = nbformat.v4.new_code_cell("x = 1")
+    cell.outputs = [nbformat.v4.new_output("display_data", data={WIDGET_VIEW: {"model_id": "x"}, "text/plain": "0/7"}),
+                    nbformat.v4.new_output("stream", name="stdout", text="kept\n")]
+    nb.cells = [nbformat.v4.new_markdown_cell("t"), cell]
+    assert drop_widget_state(nb) == 1
+    assert "widgets" not in nb.metadata and [o.output_type for o in nb.cells[1].outputs] == ["stream"]

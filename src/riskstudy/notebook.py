@@ -57,6 +57,24 @@ def failure_report(error: Exception, *, source: str | Path, output: str | Path, 
     return "\n".join(lines)
 
 
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def drop_widget_state(nb) -> int:
+    """Remove ipywidgets state and views (``tqdm.auto`` progress bars) from an executed notebook; returns the
+    number of outputs dropped. They are live-kernel artefacts, empty in a static render, and a training loop's
+    per-epoch bars grow a notebook to hundreds of MB."""
+    nb.metadata.pop("widgets", None)
+    dropped = 0
+    for cell in nb.cells:
+        if cell.get("cell_type") != "code":
+            continue
+        kept = [o for o in cell.get("outputs", []) if WIDGET_VIEW not in o.get("data", {})]
+        dropped += len(cell.get("outputs", [])) - len(kept)
+        cell["outputs"] = kept
+    return dropped
+
+
 def run_notebook(source: str | Path, output: str | Path, *, parameters: dict[str, object],
                  kernel: str = "python3", html: bool = True) -> Path | None:
     """Execute ``source`` into ``output`` with ``parameters``; render ``output`` as HTML.
@@ -94,9 +112,13 @@ def run_notebook(source: str | Path, output: str | Path, *, parameters: dict[str
                                    progress_bar=False, log_output=False)
     except papermill.PapermillExecutionError as err:
         raise StageError(failure_report(err, source=source, output=output, parameters=parameters)) from err
+    nb = nbformat.read(output, as_version=4)
+    had_state = "widgets" in nb.metadata
+    if drop_widget_state(nb) or had_state:
+        nbformat.write(nb, output)
     if not html:
         return None
-    body, _ = HTMLExporter().from_notebook_node(nbformat.read(output, as_version=4))
+    body, _ = HTMLExporter().from_notebook_node(nb)
     out_html = output.with_suffix(".html")
     out_html.write_text(body, encoding="utf-8")
     return out_html
