@@ -160,11 +160,28 @@ def test_cae_bad_values_are_named(base, cae, message):
 def test_section_classes_live_beside_their_code(base):
     from riskstudy.cae.config import CAEConfig
     from riskstudy.config import SECTIONS, section_class
+    from riskstudy.sharpe.config import SharpeConfig
 
-    assert section_class("cae") is CAEConfig and set(SECTIONS) == {"cae", "sharpe", "diagnostics"}
-    assert validate_params(base).sharpe is None
-    base["sharpe"] = {"n_stocks": 50}  # a section whose module does not exist yet is refused by name
-    with pytest.raises(ConfigError, match=r"section 'sharpe' is not available"):
+    assert section_class("cae") is CAEConfig and section_class("sharpe") is SharpeConfig
+    assert set(SECTIONS) == {"cae", "sharpe", "diagnostics"}
+    assert validate_params(base).diagnostics is None
+    base["diagnostics"] = {"threshold": 0.1}  # a section whose module does not exist yet is refused by name
+    with pytest.raises(ConfigError, match=r"section 'diagnostics' is not available"):
+        validate_params(base)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"n_stocks": 50, "typo": 1}, r"sharpe\.typo"),
+    ({"test_start": "2014-01-01"}, r"sharpe\.valid_start .* must be before sharpe\.test_start"),
+    ({"seq_len": 64}, r"multiple of sharpe\.nets\.patch"),
+    ({"upper": 0.01}, r"cannot hold 50 weights"),
+    ({"nets": {"networks": ["gru", "gru"]}}, r"sharpe\.nets\.networks"),
+    ({"nets": {"seeds": [0, 1]}}, r"at least 3 seeds"),
+    ({"nets": {"optimizer": "sgd"}}, r"sharpe\.nets\.optimizer"),
+])
+def test_sharpe_section_errors_name_the_key(base, change, message):
+    base["sharpe"] = {**base.get("sharpe", {}), **change}
+    with pytest.raises(ConfigError, match=message):
         validate_params(base)
 
 

@@ -156,6 +156,22 @@ def test_cae_metrics_follow_the_schema_and_enter_table1(smoke_repo, market):
     assert {"CAE", "IPCA"} <= set(t1) and 0 < t1["CAE"]["gmv_vol"] < 2
 
 
+@pytest.mark.parametrize("market", ["us", "cn"])
+def test_sharpe_metrics_follow_the_schema(smoke_repo, market):
+    m = smoke_repo[0] / "reports" / "metrics"
+    bt = json.loads((m / f"sharpe_{market}.json").read_text())
+    assert bt.pop("_meta")["profile"] == "smoke"
+    keys = {"cum_return", "ann_return", "vol", "max_drawdown", "sharpe", "calmar", "sortino", "turnover"}
+    assert {"GRU", "GRU (untrained)", "Linear", "Equal weight", "Max-Sharpe (Ledoit-Wolf)", "Index"} <= set(bt)
+    assert all(keys <= set(row) for row in bt.values())
+    assert {"sharpe_lo", "sharpe_hi"} <= set(bt["GRU"]) and "sharpe_lo" not in bt["Equal weight"]
+    assert ("GRU (hindsight universe)" in bt) == (market == "us")
+    claims = json.loads((m / f"sharpe_claims_{market}.json").read_text())
+    assert set(claims["counts"]) == {"win", "tie", "loss"} and claims["answers"]
+    nets = json.loads((m / f"sharpe_nets_{market}.json").read_text())
+    assert {"valid_sharpe", "untrained", "gain"} <= set(nets["GRU"])
+
+
 def test_every_metrics_file_is_stamped_and_holds_no_timings(smoke_repo):
     work = smoke_repo[0]
     ablation_markets = load_params(work / "params.yaml").ablations.markets
@@ -179,7 +195,8 @@ def test_executed_notebooks_are_committed_outputs_and_the_summary_links_them(smo
     tracked = set(run(["git", "ls-files", "reports/notebooks"], work, smoke_repo[2]).stdout.split())
     summary = (work / "reports" / "SUMMARY.md").read_text()
     assert "Table 1" in summary and "Ablations" in summary
-    for nb in ("10_data", "20_deep_risk_model", "21_risk_model_evaluation", "40_conditional_autoencoder"):
+    for nb in ("10_data", "20_deep_risk_model", "21_risk_model_evaluation", "40_conditional_autoencoder",
+               "50_sharpe_networks", "52_portfolio_backtests"):
         for market in params.markets:
             name = f"reports/notebooks/{nb}_{market}.ipynb"
             assert name in tracked, f"{name} is not in git"

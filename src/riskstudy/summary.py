@@ -173,6 +173,33 @@ def cae_section(m: "_Current", rd: Path, mk: str) -> list[str]:
     return out + _figures(rd, f"cae_{mk}/r2_by_k.png")
 
 
+def sharpe_section(m: "_Current", rd: Path, mk: str) -> list[str]:
+    """Sections 50-52 (Sharpe ratio): networks' validation gains, test-window backtests, verdicts."""
+    out: list[str] = []
+    if m.exists(f"sharpe_nets_{mk}.json"):
+        nets = {k: v for k, v in read_metrics(m / f"sharpe_nets_{mk}.json").items() if not k.startswith("_")}
+        cols = ["valid_sharpe", "lo", "hi", "untrained", "gain", "gain_lo", "gain_hi", "best_epochs"]
+        out += ["### Sharpe-ratio networks: validation Sharpe (2015-01 .. 2017-03), trained vs untrained", "",
+                _table_from_metrics({k: {c: v.get(c) for c in cols} for k, v in nets.items()}, floatfmt=".2f",
+                                    index_name="network"), "",
+                f"[notebook](notebooks/50_sharpe_networks_{mk}.ipynb)", ""]
+    if m.exists(f"sharpe_{mk}.json"):
+        bt = {k: v for k, v in read_metrics(m / f"sharpe_{mk}.json").items() if not k.startswith("_")}
+        cols = ["cum_return", "ann_return", "vol", "max_drawdown", "sharpe", "sharpe_lo", "sharpe_hi", "calmar", "sortino",
+                "turnover"]
+        out += ["### Sharpe-ratio section: test-window backtests (2017-04-11 .. 2020-02-08; 21-day rebalancing, "
+                "10% weight-change cap, costs)", "",
+                _table_from_metrics({k: {c: v.get(c) for c in cols} for k, v in bt.items()}, floatfmt=".2f",
+                                    pct=["cum_return", "ann_return", "vol", "max_drawdown", "turnover"], index_name="strategy"),
+                ""]
+    if m.exists(f"sharpe_claims_{mk}.json"):
+        cl = read_metrics(m / f"sharpe_claims_{mk}.json")
+        out += ["Verdicts (seed intervals; a deterministic reference has none):", ""]
+        out += [f"- {q} **{a}**" for q, a in cl.get("answers", {}).items()] + [""]
+        out += [f"[notebook](notebooks/52_portfolio_backtests_{mk}.ipynb)", ""]
+    return out + _figures(rd, f"sharpe_{mk}/equity.png")
+
+
 def _figures(rd: Path, *names: str) -> list[str]:
     out: list[str] = []
     for fig in names:
@@ -182,7 +209,8 @@ def _figures(rd: Path, *names: str) -> list[str]:
 
 
 #: Per-market sections of the summary, in study order; a new study section appends its own.
-MARKET_SECTIONS: list[MarketSection] = [data_section, drm_section, evaluation_section, ablations_section, cae_section]
+MARKET_SECTIONS: list[MarketSection] = [data_section, drm_section, evaluation_section, ablations_section, cae_section,
+                                        sharpe_section]
 
 
 def build_summary(*, params: Any, reports_dir: str | Path = "reports") -> str:

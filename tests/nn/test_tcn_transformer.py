@@ -44,3 +44,16 @@ def test_transformer_prefix_is_causal_and_positions_are_sinusoids():
     torch.testing.assert_close(enc(x[:, :5]), a[:, 4])  # step 4 of the window = the 5-step prefix's output
     pe = sinusoidal_positions(4, 6)
     assert pe.shape == (4, 6) and torch.allclose(pe[0, 0::2], torch.zeros(3)) and torch.allclose(pe[0, 1::2], torch.ones(3))
+
+
+def test_patched_transformer_tokens_and_causality():
+    torch.manual_seed(0)
+    enc = TransformerSeqEncoder(n_features=3, hidden_size=8, num_layers=1, n_heads=2, patch=3).eval()
+    x = torch.randn(4, 12, 3)
+    assert enc.sequence(x).shape == (4, 4, 8) and enc(x).shape == (4, 8)
+    y = x.clone()
+    y[:, 9:] += 1.0  # the last token's steps: earlier tokens do not move
+    assert torch.allclose(enc.sequence(x)[:, :3], enc.sequence(y)[:, :3], atol=1e-6)
+    assert not torch.allclose(enc(x), enc(y))
+    with pytest.raises(ValueError, match="multiple of patch"):
+        enc(torch.randn(2, 10, 3))

@@ -25,7 +25,9 @@ def cap_weight_change(target: np.ndarray, held: np.ndarray, *, max_change: float
     target, held = np.asarray(target, dtype=float), np.asarray(held, dtype=float)
     lo = np.maximum(lower, held - max_change)
     hi = np.minimum(upper, held + max_change)
-    lo = np.minimum(lo, hi)  # a held weight outside [lower, upper] moves towards it by at most max_change
+    empty = lo > hi  # a held weight beyond a bound by more than max_change moves towards it by max_change
+    towards = np.where(held > upper, held - max_change, held + max_change)
+    lo, hi = np.where(empty, towards, lo), np.where(empty, towards, hi)
     total_lo, total_hi = lo.sum(), hi.sum()
     if not total_lo - tol <= budget <= total_hi + tol:
         return (lo if budget < total_lo else hi).copy(), False

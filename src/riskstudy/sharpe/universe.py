@@ -43,7 +43,9 @@ def select_universe(panel: Panel, *, first_test_day: str | pd.Timestamp, n: int 
         rows = slice(t0 - window, t0)
         dv = panel["dollar_volume"][rows]
         ok = panel.member[t0 - 1] & np.isfinite(panel["ret"][rows]).all(axis=0)
-        score = np.where(ok, np.nanmean(np.where(np.isfinite(dv), dv, np.nan), axis=0), -np.inf)
+        fin = np.isfinite(dv)
+        mean_dv = np.where(fin, dv, 0.0).sum(axis=0) / np.maximum(fin.sum(axis=0), 1)
+        score = np.where(ok & fin.any(axis=0), mean_dv, -np.inf)
     elif rule == "ex_post_return":
         t1 = len(panel.dates) if test_end is None else int(np.searchsorted(panel.dates, pd.Timestamp(test_end), side="right"))
         r = panel["ret"][t0:t1]
