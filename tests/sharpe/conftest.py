@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from riskstudy.config import load_params
 from riskstudy.data.synthetic import make_synthetic_market
 from riskstudy.sharpe.config import SharpeConfig
 from riskstudy.sharpe.data import build_inputs, fit_normaliser, split_rows
@@ -40,5 +39,3 @@ def tiny_inputs(synthetic_panel):
                       test_end=str(cfg.test_end), hold=cfg.hold)
     return fit_normaliser(x, rows.train), rows, cfg
 
-
-__all__ = ["tiny_config", "load_params"]

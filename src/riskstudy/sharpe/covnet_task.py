@@ -29,6 +29,7 @@ from torch import nn
 from riskstudy.data.panel import Panel
 from riskstudy.features.style import STYLE_FACTORS, style_factors
 from riskstudy.nn.encoders import GRUEncoder
+from riskstudy.nn.loop import digest
 from riskstudy.risk.covariance import FactorRiskModel
 from riskstudy.sharpe.covnet import CovNet
 from riskstudy.sharpe.covnet_losses import factor_covariance_loss, specific_variance_loss
@@ -162,17 +163,8 @@ class CovNetTask:
         return {"loss": f + sp, "factor": f, "specific": sp, "score": -(f + sp)}
 
     def data_parts(self) -> tuple[list[bytes], str]:
-        h = hash_arrays(self.prior, self.size)
+        h = digest(np.ascontiguousarray(self.prior).tobytes(), np.ascontiguousarray(self.size).tobytes())
         return [self.train_days.tobytes(), self.valid_days.tobytes()], f"{self.inputs.fingerprint()}-{h}"
-
-
-def hash_arrays(*arrays: np.ndarray) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    for a in arrays:
-        h.update(np.ascontiguousarray(a).tobytes())
-    return h.hexdigest()[:20]
 
 
 @torch.no_grad()

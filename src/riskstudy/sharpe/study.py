@@ -1,6 +1,6 @@
 """The Sharpe section's steps, called by its stages and notebooks.
 
-* :func:`riskstudy.sharpe.inputs.prepare` (stage ``sharpe_data``): the inputs of each universe rule.
+* :func:`riskstudy.studies.sharpe_data.prepare` (stage ``sharpe_data``): the inputs of each universe rule.
 * :func:`train_networks` (notebook 50): every direct network x seed through the one training loop,
   each beside its untrained self (same seed, no step), plus the GRU with the ablation optimizer and
   on the hindsight universe; their decisions on every test row.
@@ -144,6 +144,11 @@ class Backtests:
     benchmark: np.ndarray
     universe: dict[str, str]  # strategy -> universe rule
 
+    @property
+    def returns_rows(self) -> slice:
+        """The rows of the returns the test decisions earn (``test_start + 1 .. test_end``)."""
+        return slice(self.rows.test_start + 1, self.rows.test_end + 1)
+
 
 def run_backtests(params: Params, inputs: dict[str, SharpeInputs], runs: list[NetRun]) -> Backtests:
     """Every strategy in one backtester (:func:`run_strategy`) over the test rows of its universe."""
@@ -178,17 +183,17 @@ def run_backtests(params: Params, inputs: dict[str, SharpeInputs], runs: list[Ne
 
 def strategy_returns(bt: Backtests, name: str) -> np.ndarray:
     """Daily returns of ``name`` on the test rows; the mean over seeds for a seeded strategy (``(D,)``)."""
-    s = slice(bt.rows.test_start + 1, bt.rows.test_end + 1)
+    s = bt.returns_rows
     return np.mean([r.result.returns[s] for r in bt.runs[name]], axis=0)
 
 
 def index_returns(bt: Backtests) -> np.ndarray:
-    return bt.benchmark[bt.rows.test_start + 1: bt.rows.test_end + 1]
+    return bt.benchmark[bt.returns_rows]
 
 
 def metrics_json(bt: Backtests, cfg: SharpeConfig) -> dict:
     """``{strategy: {metric: mean over seeds, metric_lo/_hi: interval, "seeds": n}}`` (issue 13's schema) + the index."""
-    s = slice(bt.rows.test_start + 1, bt.rows.test_end + 1)
+    s = bt.returns_rows
     out = {}
     for name, runs in bt.runs.items():
         per = [metrics(r.result.returns[s], turnover=r.result.turnover[bt.rows.test_start:bt.rows.test_end],
@@ -226,7 +231,7 @@ def sharpe_tests(bt: Backtests, cfg: SharpeConfig, *, against: str = "Equal weig
 
 def seed_sharpe(bt: Backtests, cfg: SharpeConfig, name: str) -> dict:
     """:func:`mean_ci` of ``name``'s annualised Sharpe over seeds (:func:`point` for a deterministic rule)."""
-    s = slice(bt.rows.test_start + 1, bt.rows.test_end + 1)
+    s = bt.returns_rows
     v = [metrics(r.result.returns[s], risk_free=cfg.risk_free)["sharpe"] for r in bt.runs[name]]
     return mean_ci(v) if name in bt.seeded else point(v[0])
 
