@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from riskstudy.cae.refit import METRICS
-from riskstudy.cae.study import first_oos_period, metrics_frame, run_market, verdict_counts, verdict_text, verdicts
+from riskstudy.cae.study import (first_oos_period, is_control, metrics_frame, run_market, untrained, verdict_counts,
+                                 verdict_text, verdicts)
 from riskstudy.cae.config import CAEConfig
 from riskstudy.data.synthetic import make_synthetic_market
 
@@ -34,20 +35,32 @@ def out():
 def test_metrics_schema(out):
     m = out["metrics"]
     json.dumps(out)  # the whole result is JSON-able
-    assert set(m) == {"CA0", "CA1", "IPCA", "PCA", "FF3", "FF5"}
-    assert set(m["CA1"]) == set(m["IPCA"]) == {"1", "2"} and set(m["FF3"]) == {"3"} and set(m["FF5"]) == {"5"}
+    assert set(m) == {"CA0", "CA1", "CA0 (untrained)", "CA1 (untrained)", "IPCA", "PCA", "FF3", "FF5"}
+    assert set(m["CA1"]) == set(m["IPCA"]) == set(m["CA1 (untrained)"]) == {"1", "2"}
+    assert set(m["FF3"]) == {"3"} and set(m["FF5"]) == {"5"}
     for name, by_k in m.items():
         for row in by_k.values():
             assert all(isinstance(row[x], float) and row[x] <= 1.0 for x in METRICS)
             assert ("seeds" in row) == name.startswith("CA")
     assert m["CA0"]["2"]["seeds"]["r2_total"]["n"] == 2
     frame = metrics_frame(m)
-    assert len(frame) == 2 * 4 + 2 and {"r2_total_min", "r2_pred_max"} <= set(frame.columns)
+    assert len(frame) == 2 * 6 + 2 and {"r2_total_min", "r2_pred_max"} <= set(frame.columns)
+
+
+def test_untrained_controls_are_the_initial_weights(out):
+    """The control is a different model from the trained one (it never took a step) and is scored on the same
+    stock-periods with the same seeds; without ``controls`` it is absent."""
+    m = out["metrics"]
+    assert untrained("CA1") == "CA1 (untrained)" and is_control("CA1 (untrained)") and not is_control("CA1")
+    for k in ("1", "2"):
+        assert m["CA1 (untrained)"][k]["seeds"]["r2_total"]["n"] == 2
+        assert m["CA1 (untrained)"][k]["r2_total"] != m["CA1"][k]["r2_total"]
+    assert out["info"]["controls"] and out["timings"]["untrained"] > 0
 
 
 def test_timings_and_info(out):
     t, info = out["timings"], out["info"]
-    assert {"characteristics", "CA0", "CA1", "IPCA", "PCA", "FF", "total"} <= set(t)
+    assert {"characteristics", "CA0", "CA1", "IPCA", "PCA", "FF", "untrained", "total"} <= set(t)
     assert t["total"] >= sum(v for k, v in t.items() if k != "total") - 1e-6
     assert info["n_oos_periods"] == sum(r["n_predicted"] for r in info["refits"])
     assert info["first_oos_period_end"] == info["refits"][0]["period_end"]  # the period ending then is the first scored
@@ -80,6 +93,18 @@ def test_verdicts_need_every_seed_above_the_baseline():
     assert v.loc["IPCA", "outcome"] == "loss" and v.loc["IPCA", "claim"] == "does not hold"
 
 
+def test_verdicts_against_the_untrained_control_use_its_seed_interval():
+    from riskstudy.stats import mean_ci
+
+    m = _metrics([0.30, 0.31, 0.32], 0.25)
+    ctl = lambda vals: {"1": {x: float(np.mean(vals)) for x in METRICS} | {"seeds": {x: mean_ci(vals) for x in METRICS}}}
+    v = verdicts(m | {"CA1 (untrained)": ctl([0.20, 0.21, 0.22])}).set_index("vs")
+    assert v.loc["CA1 (untrained)", "outcome"] == "win" and v.loc["CA1 (untrained)", "baseline"] == pytest.approx(0.21)
+    # the control's own seeds overlap the network's: its mean alone (0.27) would call this a win
+    v = verdicts(m | {"CA1 (untrained)": ctl([0.22, 0.27, 0.32])}).set_index("vs")
+    assert v.loc["CA1 (untrained)", "outcome"] == "tie"
+
+
 def test_verdict_counts_and_text():
     v = pd.concat([verdicts(_metrics([0.30, 0.31, 0.32], 0.25)), verdicts(_metrics([0.10, 0.11, 0.12], 0.25))])
     counts = verdict_counts(v).set_index("vs")
@@ -91,5 +116,6 @@ def test_verdict_counts_and_text():
 
 def test_verdicts_on_the_run(out):
     v = verdicts(out["metrics"])
-    assert set(v.model) == {"CA0", "CA1"} and set(v.vs) == {"IPCA", "PCA"} and len(v) == 2 * 2 * 2
+    assert set(v.model) == {"CA0", "CA1"} and set(v.vs) == {"IPCA", "PCA", "CA0 (untrained)", "CA1 (untrained)"}
+    assert len(v) == 2 * 2 * 3 and (v[v.vs.map(is_control)].vs == v[v.vs.map(is_control)].model.map(untrained)).all()
     assert (v.seed_lo <= v.seed_mean).all() and (v.seed_mean <= v.seed_hi).all()

@@ -8,8 +8,9 @@ per market; its ``"metrics"`` are ``reports/metrics/cae_<market>.json``'s conten
 
 (fractions; ``K`` as a string, the JSON key; the four values are the seed ensemble's, i.e. the
 R^2 of the seed-mean predictions, and ``"seeds"``, for CA0-CA3 only, summarises each seed's own
-R^2). Models: the networks of ``cae.models``, ``IPCA`` (our ALS), ``PCA`` (static loadings) for
-every K of ``cae.ks``, and with Fama-French factors ``FF3`` (K = 3) and ``FF5`` (K = 5), all
+R^2). Models: the networks of ``cae.models``, each beside its untrained self (``"CA1 (untrained)"``:
+the same seeds' initial weights, :func:`untrained`), ``IPCA`` (our ALS), ``PCA`` (static loadings)
+for every K of ``cae.ks``, and with Fama-French factors ``FF3`` (K = 3) and ``FF5`` (K = 5), all
 scored on the same out-of-sample stock-periods.
 """
 
@@ -62,16 +63,27 @@ def metrics_frame(metrics: Mapping[str, Mapping[str, Mapping]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def untrained(model: str) -> str:
+    """The name of ``model``'s untrained control: the same architecture, seeds and refits, zero epochs."""
+    return f"{model} (untrained)"
+
+
+def is_control(model: str) -> bool:
+    """Whether ``model`` names an untrained control (:func:`untrained`)."""
+    return model.endswith(" (untrained)")
+
+
 #: The networks whose claims :func:`verdicts` checks, and the linear baselines they are checked against.
 NETWORKS = ("CA0", "CA1", "CA2", "CA3")
 BASELINES = ("IPCA", "PCA")
 
 
 def verdicts(metrics: Mapping[str, Mapping[str, Mapping]], *, metric: str = "r2_total") -> pd.DataFrame:
-    """Does each network beat each linear baseline at each K, by more than seed noise?
+    """Does each network beat each linear baseline, and its own untrained self, at each K, by more than seed noise?
 
     The network enters with its seeds' own R^2 (``row["seeds"][metric]``: mean, Student-t 95%
-    interval, range; :func:`~riskstudy.stats.mean_ci`), the deterministic baseline as a point, and
+    interval, range; :func:`~riskstudy.stats.mean_ci`), a deterministic baseline as a point, the
+    untrained control (:func:`untrained`) with its seeds' interval, and
     :func:`~riskstudy.stats.verdict` decides: "win" needs the whole interval and every seed above
     the baseline. (The ensemble's own R^2, ``row[metric]``, is shown beside it; it is usually above
     the seeds' mean, so judging by seeds is the conservative side.)
@@ -82,15 +94,18 @@ def verdicts(metrics: Mapping[str, Mapping[str, Mapping]], *, metric: str = "r2_
         One row per (model, K, baseline): ``ensemble``, ``seed_mean``, ``seed_lo``, ``seed_hi``,
         ``baseline``, ``outcome`` ("win", "loss", "tie", ...) and ``claim`` (its wording).
     """
+    def seeds(row: Mapping) -> dict:
+        return row.get("seeds", {}).get(metric) or point(row[metric]) | {"lo": float("nan"), "hi": float("nan")}
+
     rows = []
     for m in (x for x in NETWORKS if x in metrics):
         for k, row in metrics[m].items():
-            s = row.get("seeds", {}).get(metric) or point(row[metric]) | {"lo": float("nan"), "hi": float("nan")}
-            for b in (x for x in BASELINES if x in metrics and k in metrics[x]):
-                ref = metrics[b][k][metric]
-                out = verdict(s, point(ref))
+            s = seeds(row)
+            for b in (x for x in (*BASELINES, untrained(m)) if x in metrics and k in metrics[x]):
+                ref = metrics[b][k]
+                out = verdict(s, seeds(ref) if is_control(b) else point(ref[metric]))
                 rows.append({"model": m, "K": int(k), "vs": b, "ensemble": row[metric], "seed_mean": s["mean"],
-                             "seed_lo": s["lo"], "seed_hi": s["hi"], "baseline": ref, "outcome": out,
+                             "seed_lo": s["lo"], "seed_hi": s["hi"], "baseline": ref[metric], "outcome": out,
                              "claim": CLAIM_WORDS[out]})
     return pd.DataFrame(rows)
 
@@ -116,7 +131,8 @@ def verdict_text(counts: pd.DataFrame, *, market: str, metric: str) -> str:
 
 def run_market(params: Params, md: MarketData, *, ff: Mapping[str, pd.DataFrame] | None = None,
                cae_config: CAEConfig | None = None, ks: Sequence[int] | None = None,
-               models: Sequence[str] | None = None, progress: Callable[[str], object] | None = None) -> dict:
+               models: Sequence[str] | None = None, controls: bool = True,
+               progress: Callable[[str], object] | None = None) -> dict:
     """Out-of-sample R^2 of every model and K on one market, with timings.
 
     Parameters
@@ -136,6 +152,9 @@ def run_market(params: Params, md: MarketData, *, ff: Mapping[str, pd.DataFrame]
         (:func:`~riskstudy.cae.refit.refit_schedule`), ``ff_window`` the Fama-French betas.
     ks, models : sequence, optional
         Override ``cae.ks`` and ``cae.models``.
+    controls : bool
+        Also score every network untrained (``"<model> (untrained)"``: the same seeds' initial
+        weights on the same refits, i.e. ``max_epochs = 0``; its time is ``timings["untrained"]``).
     progress : callable, optional
 
     Returns
@@ -158,6 +177,13 @@ def run_market(params: Params, md: MarketData, *, ff: Mapping[str, pd.DataFrame]
                                min_train=min_train, max_missing=max_missing, models=models, ks=ks, progress=progress)
     table = dict(oos.table)
     timings.update(oos.timings)
+    if controls and oos.epochs:
+        t0 = time.perf_counter()
+        ctl = expanding_window_oos(ch, config=cfg.model_copy(update={"max_epochs": 0}), first_oos=j0, n_valid=n_valid,
+                                   min_train=min_train, max_missing=max_missing, models=list(oos.epochs), ks=ks,
+                                   baselines=(), progress=progress)
+        table.update({untrained(m): by_k for m, by_k in ctl.table.items()})
+        timings["untrained"] = time.perf_counter() - t0
     coverage = {}
     if ff:
         t0 = time.perf_counter()
@@ -179,7 +205,7 @@ def run_market(params: Params, md: MarketData, *, ff: Mapping[str, pd.DataFrame]
                     "n_valid": int(len(w.valid)), "n_predicted": int(w.stop - w.start)} for w in oos.windows],
         "models": list(cfg.models if models is None else models),
         "ks": [int(k) for k in (cfg.ks if ks is None else ks)],
-        "n_seeds": cfg.n_seeds, "max_epochs": cfg.max_epochs, "patience": cfg.patience,
+        "n_seeds": cfg.n_seeds, "max_epochs": cfg.max_epochs, "patience": cfg.patience, "controls": bool(controls),
         "ff_coverage": {k: float(v) for k, v in coverage.items()},
         "epochs": {m: {str(k): v for k, v in d.items()} for m, d in oos.epochs.items()},
     }
