@@ -178,6 +178,10 @@ def test_section_classes_live_beside_their_code(base):
     ({"nets": {"networks": ["gru", "gru"]}}, r"sharpe\.nets\.networks"),
     ({"nets": {"seeds": [0, 1]}}, r"at least 3 seeds"),
     ({"nets": {"optimizer": "sgd"}}, r"sharpe\.nets\.optimizer"),
+    ({"covnet": {"seeds": [0, 1]}}, r"sharpe\.covnet\.seeds needs at least 3 seeds"),
+    ({"covnet": {"seeds": [0, 0, 1]}}, r"sharpe\.covnet\.seeds"),
+    ({"covnet": {"n_factor": 6}}, r"sharpe\.covnet\.n_factor"),
+    ({"covnet": {"day_stride": 0}}, r"sharpe\.covnet\.day_stride"),
 ])
 def test_sharpe_section_errors_name_the_key(base, change, message):
     base["sharpe"] = {**base.get("sharpe", {}), **change}

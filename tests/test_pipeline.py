@@ -170,6 +170,12 @@ def test_sharpe_metrics_follow_the_schema(smoke_repo, market):
     assert set(claims["counts"]) == {"win", "tie", "loss"} and claims["answers"]
     nets = json.loads((m / f"sharpe_nets_{market}.json").read_text())
     assert {"valid_sharpe", "untrained", "gain"} <= set(nets["GRU"])
+    assert {f"{rule} ({route})" for rule in ("Max-Sharpe", "Min-variance")
+            for route in ("CovNet", "untrained CovNet", "FRM", "SRM", "Ledoit-Wolf")} <= set(bt)
+    cov = json.loads((m / f"sharpe_covnet_{market}.json").read_text())
+    assert {"valid_score", "untrained", "gain"} <= set(cov["training"])
+    assert {"CovNet", "untrained CovNet", "FRM", "SRM", "Ledoit-Wolf"} == set(cov["forecast"])
+    assert all({"gmv_vol", "gmv_long_vol", "bias_gmv", "qlike_gmv"} <= set(r) for r in cov["forecast"].values())
 
 
 def test_every_metrics_file_is_stamped_and_holds_no_timings(smoke_repo):
@@ -196,7 +202,7 @@ def test_executed_notebooks_are_committed_outputs_and_the_summary_links_them(smo
     summary = (work / "reports" / "SUMMARY.md").read_text()
     assert "Table 1" in summary and "Ablations" in summary
     for nb in ("10_data", "20_deep_risk_model", "21_risk_model_evaluation", "40_conditional_autoencoder",
-               "50_sharpe_networks", "52_portfolio_backtests"):
+               "50_sharpe_networks", "51_covariance_network", "52_portfolio_backtests"):
         for market in params.markets:
             name = f"reports/notebooks/{nb}_{market}.ipynb"
             assert name in tracked, f"{name} is not in git"

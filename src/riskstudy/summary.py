@@ -169,12 +169,14 @@ def cae_section(m: "_Current", rd: Path, mk: str) -> list[str]:
                 out += [f"Does a beta network beat the linear baselines ({title} R^2; K counted where its seeds' 95% "
                         "interval and every seed lie above / below the baseline):", "",
                         _table_from_metrics(cl[key], index_name="network vs baseline"), ""]
-    out += [f"CA0-CA3: ensembles of `cae.n_seeds` seeds (seed-mean predictions). [notebook](notebooks/40_conditional_autoencoder_{mk}.ipynb)", ""]
+    out += [f"CA0-CA3: ensembles of `cae.n_seeds` seeds (seed-mean predictions); \"(untrained)\" rows: the same seeds' "
+            "initial weights on the same refits (zero epochs). [notebook](notebooks/40_conditional_autoencoder_{mk}.ipynb)", ""]
     return out + _figures(rd, f"cae_{mk}/r2_by_k.png")
 
 
 def sharpe_section(m: "_Current", rd: Path, mk: str) -> list[str]:
-    """Sections 50-52 (Sharpe ratio): networks' validation gains, test-window backtests, verdicts."""
+    """Sections 50-52 (Sharpe ratio): networks' validation gains, the covariance network's forecasts, test-window
+    backtests, verdicts."""
     out: list[str] = []
     if m.exists(f"sharpe_nets_{mk}.json"):
         nets = {k: v for k, v in read_metrics(m / f"sharpe_nets_{mk}.json").items() if not k.startswith("_")}
@@ -183,6 +185,18 @@ def sharpe_section(m: "_Current", rd: Path, mk: str) -> list[str]:
                 _table_from_metrics({k: {c: v.get(c) for c in cols} for k, v in nets.items()}, floatfmt=".2f",
                                     index_name="network"), "",
                 f"[notebook](notebooks/50_sharpe_networks_{mk}.ipynb)", ""]
+    if m.exists(f"sharpe_covnet_{mk}.json"):
+        cov = read_metrics(m / f"sharpe_covnet_{mk}.json")
+        tr = cov.get("training", {})
+        cols = ["gmv_vol", "gmv_long_vol", "bias_gmv", "qlike_gmv", "bias_random_mean", "qlike_random"]
+        out += ["### Covariance-prediction network: daily forecasts on the test window (the section's 50 stocks)", "",
+                f"Validation score (-loss) trained {tr.get('valid_score', float('nan')):.3f} vs untrained "
+                f"{tr.get('untrained', float('nan')):.3f} (gain {tr.get('gain', float('nan')):.3f}, seed interval "
+                f"{tr.get('gain_lo', float('nan')):.3f} .. {tr.get('gain_hi', float('nan')):.3f}; best epochs "
+                f"{tr.get('best_epochs', '')}).", "",
+                _table_from_metrics({k: {c: v.get(c) for c in cols} for k, v in cov.get("forecast", {}).items()},
+                                    floatfmt=".3f", pct=["gmv_vol", "gmv_long_vol"], index_name="route (daily GMV, held 1 day)"),
+                "", f"[notebook](notebooks/51_covariance_network_{mk}.ipynb)", ""]
     if m.exists(f"sharpe_{mk}.json"):
         bt = {k: v for k, v in read_metrics(m / f"sharpe_{mk}.json").items() if not k.startswith("_")}
         cols = ["cum_return", "ann_return", "vol", "max_drawdown", "sharpe", "sharpe_lo", "sharpe_hi", "calmar", "sortino",

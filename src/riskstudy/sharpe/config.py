@@ -22,6 +22,13 @@ if TYPE_CHECKING:
 NETWORKS: tuple[str, ...] = ("gru", "transformer", "tcn", "linear")
 
 
+def distinct(v: list) -> list:
+    """``v`` unchanged if its entries are distinct (a field validator's body)."""
+    if len(set(v)) != len(v):
+        raise ValueError(f"entries must be distinct, got {v}")
+    return v
+
+
 class SharpeNetConfig(_Strict):
     """The direct networks: encoder -> linear head -> bounded softmax, trained on negative Sharpe.
 
@@ -53,9 +60,32 @@ class SharpeNetConfig(_Strict):
     @field_validator("networks", "seeds")
     @classmethod
     def _distinct(cls, v: list) -> list:
-        if len(set(v)) != len(v):
-            raise ValueError(f"entries must be distinct, got {v}")
-        return v
+        return distinct(v)
+
+
+class SharpeCovNetConfig(_Strict):
+    """The covariance-prediction network (Tian, Appendix A; :class:`~riskstudy.sharpe.covnet.CovNet`).
+
+    ``n_factors`` implicit factors from the FRM style exposures; a GRU of ``hidden_size`` x
+    ``num_layers`` gives the stock features; Adam with ``lr``; each step takes ``batch_days``
+    contiguous training days out of every ``day_stride``-th (:class:`~riskstudy.sharpe.covnet_task.CovNetTask`).
+    ``seeds``: one network per seed, each beside its untrained self.
+    """
+
+    n_factors: int = Field(6, gt=0)
+    hidden_size: int = Field(32, gt=0)
+    num_layers: int = Field(1, gt=0)
+    lr: float = Field(1e-2, gt=0)
+    batch_days: int = Field(32, gt=1)
+    day_stride: int = Field(5, gt=0)
+    max_epochs: int = Field(20, gt=0)
+    patience: int = Field(5, gt=0)
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct(cls, v: list) -> list:
+        return distinct(v)
 
 
 class SharpeConfig(_Strict):
@@ -91,6 +121,8 @@ class SharpeConfig(_Strict):
     n_boot: int = Field(2000, gt=99)  # block bootstrap of Sharpe differences
     boot_block: int = Field(21, gt=0)
     nets: SharpeNetConfig = SharpeNetConfig()
+    covnet: SharpeCovNetConfig = SharpeCovNetConfig()
+    drm_history: int = Field(750, gt=60)  # DRM route: exposures predicted from this many rows before the first test day
     device: str = "auto"
 
     @model_validator(mode="after")
@@ -122,8 +154,9 @@ class SharpeConfig(_Strict):
 
     def check_profile(self, profile: str) -> None:
         """Outside the ``smoke`` profile every seeded network has at least 3 seeds."""
-        if profile != "smoke" and len(self.nets.seeds) < 3:
-            raise ValueError(f"sharpe.nets.seeds needs at least 3 seeds outside the smoke profile, got {self.nets.seeds}")
+        for key, seeds in (("nets", self.nets.seeds), ("covnet", self.covnet.seeds)):
+            if profile != "smoke" and len(seeds) < 3:
+                raise ValueError(f"sharpe.{key}.seeds needs at least 3 seeds outside the smoke profile, got {seeds}")
 
     def resolved_device(self) -> "torch.device":
         """``device`` with ``"auto"`` resolved to CUDA when available, else CPU."""

@@ -11,6 +11,11 @@ r"""Training and using the covariance-prediction network (Tian, Appendix A) on t
   of the day's pure factor returns plus the Q-statistic loss of the specific variances
   (:mod:`riskstudy.sharpe.covnet_losses`); validation: the same loss on the validation days, whose
   negative early stopping maximises.
+* Units: the network sees next-day returns divided by ``return_scale``, their standard deviation
+  over the training rows (a constant, so the loss is unchanged in form), which puts the factor and
+  specific variances it must produce at order 1 (a GRU's features are bounded; raw daily returns
+  would need variances of order 1e-4, out of reach of a few hundred steps from initialisation);
+  :func:`risk_models` multiplies ``F`` and ``Delta`` back by ``return_scale**2``.
 * :func:`risk_models` gives, for each decision row ``t``, the day's
   :class:`~riskstudy.risk.covariance.FactorRiskModel` :math:`V_t = X_t F_t X_t' + \mathrm{diag}(\Delta_t)`
   from data up to ``t`` only (the next day's returns enter only the training loss).
@@ -89,33 +94,45 @@ class CovNetTask:
         self.name = "CovNet"
         self.n_factors, self.hidden_size, self.num_layers, self.lr = n_factors, hidden_size, num_layers, lr
         self.batch_days = batch_days
-        self.train_days = self.usable(np.asarray(train_days, dtype=int)[::day_stride], n_factors + 2)
+        train_all = np.asarray(train_days, dtype=int)
+        self.return_scale = float(np.nanstd(inputs.returns[train_all + 1]))
+        if not (np.isfinite(self.return_scale) and self.return_scale > 0):
+            raise ValueError(f"training returns have no spread (std {self.return_scale})")
+        self.train_days = self.usable(train_all[::day_stride], n_factors + 2)
         self.valid_days = self.usable(np.asarray(valid_days, dtype=int), n_factors + 2)
         self.config = {"n_factors": n_factors, "hidden_size": hidden_size, "num_layers": num_layers, "lr": lr,
                        "batch_days": batch_days, "day_stride": day_stride, "device": str(self.device)}
         self._train = self.tensors(self.train_days, with_returns=True)
         self._valid = self.tensors(self.valid_days, with_returns=True)
 
+    def _mask(self, days: np.ndarray, *, with_returns: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Windows ``(B, N, L, P)`` and the stocks with every input (the whole window, prior, size > 0, and the
+        next-day return with ``with_returns``) ``(B, N)`` of rows ``days``."""
+        x, mask = self.inputs.windows(days)
+        w = self.size[days]
+        mask = mask & np.isfinite(self.prior[days]).all(-1) & np.isfinite(w) & (w > 0)
+        if with_returns:
+            mask &= np.isfinite(self.inputs.returns[days + 1])
+        return x, mask
+
     def usable(self, days: np.ndarray, least: int) -> np.ndarray:
-        """The rows of ``days`` on which at least ``least`` stocks have every input and a next-day return."""
-        ok = np.isfinite(self.prior[days]).all(-1) & np.isfinite(self.size[days]) & np.isfinite(self.inputs.returns[days + 1])
-        ok &= np.isfinite(self.inputs.levels[days]).all(-1)
-        keep = days[ok.sum(1) >= least]
+        """The rows of ``days`` on which at least ``least`` stocks have every input and a next-day return (fewer
+        make the size-weighted regression of ``n_factors`` factors singular)."""
+        keep = days[self._mask(days, with_returns=True)[1].sum(1) >= least]
         if len(keep) == 0:
             raise ValueError(f"no day with {least} stocks with every input among {len(days)} rows")
         return keep
 
     def tensors(self, days: np.ndarray, *, with_returns: bool) -> dict[str, torch.Tensor]:
-        """``prior, seq, weights, mask`` (and ``next_returns``) of rows ``days``; a stock needs every input (and its return)."""
-        x, mask = self.inputs.windows(days)
-        prior = self.prior[days]
-        w = self.size[days]
-        mask = mask & np.isfinite(prior).all(-1) & np.isfinite(w) & (w > 0)
-        out = {"prior": np.nan_to_num(prior), "seq": x, "weights": np.nan_to_num(w), "mask": mask}
+        """``prior, seq, weights, mask`` (and ``next_returns``) of rows ``days``; a stock needs every input (and its
+        return). The regression weights are normalised to sum to 1 each day (the factor portfolios do not depend
+        on their scale; raw dollar volumes reach 1e10)."""
+        x, mask = self._mask(days, with_returns=with_returns)
+        w = np.where(mask, np.nan_to_num(self.size[days]), 0.0)
+        out = {"prior": np.nan_to_num(self.prior[days]), "seq": x, "weights": w / np.maximum(w.sum(1, keepdims=True), 1e-300),
+               "mask": mask}
         if with_returns:
-            r = self.inputs.returns[days + 1]
-            out["mask"] = mask & np.isfinite(r)
-            out["next_returns"] = np.nan_to_num(r)
+            out["next_returns"] = np.nan_to_num(self.inputs.returns[days + 1]) / self.return_scale
         dt = torch.float32
         return {k: torch.from_numpy(np.ascontiguousarray(v)).to(self.device, dtype=torch.bool if k == "mask" else dt)
                 for k, v in out.items()}
@@ -151,15 +168,19 @@ class CovNetTask:
             optimizer.step()
             rows.append((float(lf.detach()), float(ls.detach())))
             progress()
-        f, sp = np.mean(rows, axis=0)
-        return {"loss": f + sp, "factor": f, "specific": sp, "score": -(f + sp)}, None
+        return self._summary(rows), None
 
     @torch.no_grad()
     def validate(self, model: nn.Module, state: Any) -> dict[str, float]:
         model.eval()
         rows = [tuple(float(v) for v in self.losses(model, self._valid, s)) for s in self._chunks(len(self.valid_days))]
         model.train()
-        f, sp = np.mean(rows, axis=0)
+        return self._summary(rows)
+
+    @staticmethod
+    def _summary(rows: list[tuple[float, float]]) -> dict[str, float]:
+        """Mean factor and specific losses of the steps, as plain floats (they go into checkpoints)."""
+        f, sp = (float(v) for v in np.mean(rows, axis=0))
         return {"loss": f + sp, "factor": f, "specific": sp, "score": -(f + sp)}
 
     def data_parts(self) -> tuple[list[bytes], str]:
@@ -169,7 +190,8 @@ class CovNetTask:
 
 @torch.no_grad()
 def risk_models(model: nn.Module, task: CovNetTask, days: np.ndarray, *, chunk: int = 64) -> dict[int, FactorRiskModel]:
-    """Each row's :class:`FactorRiskModel` over the stocks with every input that day (``assets``: their columns)."""
+    """Each row's :class:`FactorRiskModel` over the stocks with every input that day (``assets``: their columns), in
+    the units of ``task.inputs.returns``."""
     model.eval()
     out: dict[int, FactorRiskModel] = {}
     for i in range(0, len(days), chunk):
@@ -177,6 +199,7 @@ def risk_models(model: nn.Module, task: CovNetTask, days: np.ndarray, *, chunk: 
         t = task.tensors(d, with_returns=False)
         res = model(t["prior"], t["seq"], t["weights"], t["mask"])
         X, F, D = (v.double().cpu().numpy() for v in (res.exposures, res.factor_cov, res.specific_var))
+        F, D = F * task.return_scale**2, D * task.return_scale**2  # back to the units of the returns
         m = t["mask"].cpu().numpy()
         for j, row in enumerate(d):
             a = np.flatnonzero(m[j])

@@ -145,6 +145,11 @@ class Rows:
     test_start: int  # the decision row whose holding period starts on the first test day
     test_end: int  # the last test row: test decisions are test_start <= t < test_end
 
+    @property
+    def test(self) -> np.ndarray:
+        """The test decision rows ``test_start .. test_end - 1``."""
+        return np.arange(self.test_start, self.test_end)
+
 
 def split_rows(inputs: SharpeInputs, *, train_end: str, valid_start: str, test_start: str, test_end: str,
                hold: int) -> Rows:

@@ -7,15 +7,18 @@ import numpy as np
 import pandas as pd
 
 
-def validation_curves(runs: list, *, title: str) -> plt.Figure:
-    """Validation Sharpe per epoch of every run (one line per strategy and seed; epoch 0 = untrained)."""
+def validation_curves(runs: list, *, title: str, score: str = "sharpe", ylabel: str = "validation Sharpe (ann.)") -> plt.Figure:
+    """Validation ``score`` per epoch of every run (one line per strategy and seed; epoch 0 = untrained).
+
+    A run has ``strategy``, ``seed``, ``history`` (column ``valid_<score>``) and ``valid_<score>_untrained``.
+    """
     fig, ax = plt.subplots(figsize=(9, 3.5))
     colors = dict(zip(dict.fromkeys(r.strategy for r in runs), plt.rcParams["axes.prop_cycle"].by_key()["color"] * 3))
     for r in runs:
-        y = np.r_[r.valid_sharpe_untrained, r.history["valid_sharpe"].to_numpy()]
+        y = np.r_[getattr(r, f"valid_{score}_untrained"), r.history[f"valid_{score}"].to_numpy()]
         ax.plot(np.arange(len(y)), y, color=colors[r.strategy], lw=1, alpha=0.8,
                 label=r.strategy if r.seed == min(q.seed for q in runs if q.strategy == r.strategy) else None)
-    ax.set(title=title, xlabel="epoch", ylabel="validation Sharpe (ann.)")
+    ax.set(title=title, xlabel="epoch", ylabel=ylabel)
     ax.legend(fontsize=7, ncol=3)
     return fig
 

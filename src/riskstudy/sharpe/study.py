@@ -1,133 +1,34 @@
-"""The Sharpe section's steps, called by its stages and notebooks.
+"""The Sharpe section's backtests (notebook 52), after the steps that feed them:
 
-* :func:`riskstudy.studies.sharpe_data.prepare` (stage ``sharpe_data``): the inputs of each universe rule.
-* :func:`train_networks` (notebook 50): every direct network x seed through the one training loop,
-  each beside its untrained self (same seed, no step), plus the GRU with the ablation optimizer and
-  on the hindsight universe; their decisions on every test row.
-* :func:`run_backtests` (notebook 52): every strategy through :func:`riskstudy.sharpe.backtest.run_strategy`,
-  the metrics, Sharpe-difference tests against equal weight, verdicts.
+* :func:`riskstudy.studies.sharpe_data.prepare` (stage ``sharpe_data``): the inputs of each universe rule;
+* :func:`riskstudy.sharpe.nets.train_networks` (notebook 50): the direct networks' decisions;
+* :mod:`riskstudy.sharpe.routes` (notebook 51): the covariance routes' daily forecasts;
+* here, :func:`run_backtests`: every strategy through :func:`riskstudy.sharpe.backtest.run_strategy`,
+  then the metrics, Sharpe-difference tests against equal weight, verdicts.
 """
 
 from __future__ import annotations
 
-import logging
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from riskstudy.config import Params
-from riskstudy.nn.loop import fit, seed_all
 from riskstudy.portfolio.sharpe_test import sharpe_diff_bootstrap, sharpe_diff_hac
 from riskstudy.sharpe.backtest import StrategyRun, metrics, run_strategy
 from riskstudy.sharpe.config import SharpeConfig
 from riskstudy.sharpe.data import Rows, SharpeInputs
-from riskstudy.sharpe.direct import DirectTask, predict_weights
-from riskstudy.sharpe.inputs import market_dir, rows_of, rules, section
-from riskstudy.sharpe.strategies import equal_weight, from_table, ledoit_wolf_max_sharpe, ledoit_wolf_min_variance
+from riskstudy.sharpe.inputs import rows_of, section
+from riskstudy.sharpe.nets import LABELS, NetRun
+from riskstudy.sharpe.routes import COVNET, COVNET_UNTRAINED, DRM, DRM_UNTRAINED, SEEDED_ROUTES, RiskTable
+from riskstudy.sharpe.strategies import (ModelAt, equal_weight, from_models, from_table, ledoit_wolf_model,
+                                         max_sharpe_portfolio, min_variance)
 from riskstudy.stats import mean_ci, point, verdict
 
-log = logging.getLogger(__name__)
-
-LABELS = {"gru": "GRU", "transformer": "Transformer", "tcn": "TCN", "linear": "Linear"}
-
-
-@dataclass
-class NetRun:
-    """One trained direct network and its untrained self: decisions on the test rows ``(D, N)``."""
-
-    strategy: str
-    network: str
-    optimizer: str
-    rule: str
-    seed: int
-    best_epoch: int
-    history: pd.DataFrame
-    valid_sharpe: float
-    valid_sharpe_untrained: float
-    weights: np.ndarray
-    weights_untrained: np.ndarray
-    seconds: float
-    environment: dict = field(default_factory=dict)
-
-
-def run_plan(params: Params, market: str) -> list[tuple[str, str, str, str]]:
-    """``(strategy, network, optimizer, rule)`` of every seeded network fit of ``market``."""
-    cfg = section(params)
-    n = cfg.nets
-    plan = [(LABELS[net], net, n.optimizer, cfg.universe_rule) for net in n.networks]
-    if "gru" in n.networks and n.ablation_optimizer not in ("none", n.optimizer):
-        plan.append((f"GRU ({n.ablation_optimizer})", "gru", n.ablation_optimizer, cfg.universe_rule))
-    if "gru" in n.networks and "ex_post_return" in rules(params, market) and cfg.universe_rule != "ex_post_return":
-        plan.append(("GRU (hindsight universe)", "gru", n.optimizer, "ex_post_return"))
-    return plan
-
-
-def test_rows(rows: Rows) -> np.ndarray:
-    return np.arange(rows.test_start, rows.test_end)
-
-
-def train_networks(params: Params, market: str, inputs: dict[str, SharpeInputs], *,
-                   progress: Callable[[str], object] = log.info) -> list[NetRun]:
-    """Every fit of :func:`run_plan` x ``sharpe.nets.seeds`` (module docstring); checkpoints under the data dir."""
-    cfg = section(params)
-    device = cfg.resolved_device()
-    out = []
-    for strategy, net, opt, rule in run_plan(params, market):
-        x = inputs[rule]
-        rows = rows_of(cfg, x)
-        days = test_rows(rows)
-        for seed in cfg.nets.seeds:
-            t0 = time.perf_counter()
-            task = DirectTask(x, train_days=rows.train, valid_days=rows.valid, network=net, cfg=cfg, optimizer=opt,
-                              device=device)
-            seed_all(seed)
-            untrained = task.build_model()
-            valid0 = task.validate(untrained, None)["sharpe"]
-            w0 = predict_weights(untrained, x, days)
-            ck = market_dir(params, market) / "checkpoints" / f"{strategy.replace(' ', '_')}_{seed}.pt"
-            res = fit(task, max_epochs=cfg.nets.max_epochs, patience=cfg.nets.patience, seed=seed, checkpoint_path=ck)
-            valid = task.validate(res.model, None)["sharpe"]
-            w = predict_weights(res.model, x, days)
-            sec = time.perf_counter() - t0
-            progress(f"{market} {strategy} seed {seed}: best epoch {res.best_epoch}, validation Sharpe {valid:.2f} "
-                     f"(untrained {valid0:.2f}), {sec:.0f} s")
-            out.append(NetRun(strategy, net, opt, rule, seed, res.best_epoch, res.history, valid, valid0, w, w0, sec,
-                              res.environment or {}))
-    return out
-
-
-def save_runs(runs: list[NetRun], path: str | Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pd.to_pickle(runs, path)
-
-
-def load_runs(path: str | Path) -> list[NetRun]:
-    return pd.read_pickle(path)
-
-
-def training_table(runs: list[NetRun]) -> pd.DataFrame:
-    """Per strategy: validation Sharpe trained and untrained (mean and interval over seeds), best epochs, seconds."""
-    rows = []
-    for s in dict.fromkeys(r.strategy for r in runs):
-        rs = [r for r in runs if r.strategy == s]
-        tr, un = mean_ci([r.valid_sharpe for r in rs]), mean_ci([r.valid_sharpe_untrained for r in rs])
-        gain = mean_ci([r.valid_sharpe - r.valid_sharpe_untrained for r in rs])
-        rows.append({"strategy": s, "seeds": len(rs), "valid Sharpe": tr["mean"], "lo": tr["lo"], "hi": tr["hi"],
-                     "untrained": un["mean"], "gain": gain["mean"], "gain lo": gain["lo"], "gain hi": gain["hi"],
-                     "best epochs": ", ".join(str(r.best_epoch) for r in rs),
-                     "seconds": float(np.sum([r.seconds for r in rs]))})
-    return pd.DataFrame(rows).set_index("strategy")
-
-
-def nets_metrics(runs: list[NetRun]) -> dict:
-    """:func:`training_table` as ``{strategy: {...}}`` (the ``sharpe_nets_<market>.json`` metrics; no timings)."""
-    t = training_table(runs).drop(columns=["seconds"])
-    return {s: {k.lower().replace(" ", "_"): v for k, v in row.items()} for s, row in t.to_dict(orient="index").items()}
+#: The two portfolio rules every covariance route feeds (strategy ``"<rule> (<route>)"``).
+ROUTE_RULES = ("Max-Sharpe", "Min-variance")
 
 
 # ---------------------------------------------------------------- backtests
@@ -150,8 +51,17 @@ class Backtests:
         return slice(self.rows.test_start + 1, self.rows.test_end + 1)
 
 
-def run_backtests(params: Params, inputs: dict[str, SharpeInputs], runs: list[NetRun]) -> Backtests:
-    """Every strategy in one backtester (:func:`run_strategy`) over the test rows of its universe."""
+def run_backtests(params: Params, inputs: dict[str, SharpeInputs], runs: list[NetRun], *,
+                  routes: Mapping[str, Sequence[RiskTable]] | None = None) -> Backtests:
+    """Every strategy in one backtester (:func:`run_strategy`) over the test rows of its universe.
+
+    The direct networks' decisions (trained and untrained, per seed); equal weight; max-Sharpe and
+    min-variance on each covariance route (``routes``: ``{route: [daily forecasts per seed]}``,
+    :func:`riskstudy.sharpe.routes.route_tables`; the routes of
+    :data:`~riskstudy.sharpe.routes.SEEDED_ROUTES` are seeded), plus the trailing Ledoit-Wolf
+    covariance when ``routes`` has none (:func:`~riskstudy.sharpe.strategies.ledoit_wolf_model`);
+    equal weight on the hindsight universe.
+    """
     cfg = section(params)
     base = inputs[cfg.universe_rule]
     rows = rows_of(cfg, base)
@@ -159,7 +69,7 @@ def run_backtests(params: Params, inputs: dict[str, SharpeInputs], runs: list[Ne
               lower=cfg.lower, upper=cfg.upper, cost_bps=cfg.cost_bps)
     out: dict[str, list[StrategyRun]] = {}
     universe: dict[str, str] = {}
-    days = test_rows(rows)
+    days = rows.test
     for r in runs:
         x = inputs[r.rule]
         for name, w in ((r.strategy, r.weights), (f"{r.strategy} (untrained)", r.weights_untrained)):
@@ -167,12 +77,19 @@ def run_backtests(params: Params, inputs: dict[str, SharpeInputs], runs: list[Ne
             out.setdefault(name, []).append(run_strategy(from_table(table), x.returns, **kw))
             universe[name] = r.rule
     seeded = set(out)
-    classical = {"Equal weight": equal_weight,
-                 "Max-Sharpe (Ledoit-Wolf)": ledoit_wolf_max_sharpe(cfg.cov_window, cfg.mu_window, risk_free=cfg.risk_free),
-                 "Min-variance (Ledoit-Wolf)": ledoit_wolf_min_variance(cfg.cov_window)}
-    for name, fn in classical.items():
-        out[name] = [run_strategy(fn, base.returns, **kw)]
-        universe[name] = cfg.universe_rule
+    getters: dict[str, list[ModelAt]] = {name: [from_models(t) for t in tables] for name, tables in (routes or {}).items()}
+    getters.setdefault("Ledoit-Wolf", [ledoit_wolf_model(cfg.cov_window)])
+    out["Equal weight"] = [run_strategy(equal_weight, base.returns, **kw)]
+    universe["Equal weight"] = cfg.universe_rule
+    for name, gs in getters.items():
+        for rule in ROUTE_RULES:
+            label = f"{rule} ({name})"
+            make = (lambda g: max_sharpe_portfolio(g, cfg.mu_window, risk_free=cfg.risk_free)) if rule == "Max-Sharpe" \
+                else min_variance
+            out[label] = [run_strategy(make(g), base.returns, **kw) for g in gs]
+            universe[label] = cfg.universe_rule
+            if name in SEEDED_ROUTES:
+                seeded.add(label)
     for rule, x in inputs.items():
         if rule != cfg.universe_rule:
             name = "Equal weight (hindsight universe)"
@@ -229,33 +146,49 @@ def sharpe_tests(bt: Backtests, cfg: SharpeConfig, *, against: str = "Equal weig
     return pd.DataFrame(rows).set_index("strategy")
 
 
-def seed_sharpe(bt: Backtests, cfg: SharpeConfig, name: str) -> dict:
-    """:func:`mean_ci` of ``name``'s annualised Sharpe over seeds (:func:`point` for a deterministic rule)."""
+def seed_metric(bt: Backtests, cfg: SharpeConfig, name: str, metric: str = "sharpe") -> dict:
+    """:func:`mean_ci` of ``name``'s test ``metric`` (annualised Sharpe by default) over seeds (:func:`point` for a
+    deterministic rule)."""
     s = bt.returns_rows
-    v = [metrics(r.result.returns[s], risk_free=cfg.risk_free)["sharpe"] for r in bt.runs[name]]
+    v = [metrics(r.result.returns[s], risk_free=cfg.risk_free)[metric] for r in bt.runs[name]]
     return mean_ci(v) if name in bt.seeded else point(v[0])
 
 
 def verdicts(bt: Backtests, cfg: SharpeConfig, tests: pd.DataFrame) -> pd.DataFrame:
-    """The section's questions, each answered from seed intervals and the Sharpe-difference tests."""
+    """The section's questions, each answered from seed intervals (Sharpe; volatility for the minimum-variance
+    questions, lower is better) and, against equal weight, the Sharpe-difference bootstrap."""
     rows = []
 
-    def add(question: str, a: str, b: str) -> None:
+    def add(question: str, a: str, b: str, metric: str = "sharpe") -> None:
         if a not in bt.runs or b not in bt.runs:
             return
-        va, vb = seed_sharpe(bt, cfg, a), seed_sharpe(bt, cfg, b)
+        va, vb = seed_metric(bt, cfg, a, metric), seed_metric(bt, cfg, b, metric)
         p = tests.loc[a, "bootstrap p"] if b == "Equal weight" and a in tests.index else float("nan")
-        rows.append({"question": question, "a": a, "b": b, "Sharpe a": va["mean"], "a lo": va["lo"], "a hi": va["hi"],
-                     "Sharpe b": vb["mean"], "verdict (seeds)": verdict(va, vb), "bootstrap p vs EW": p})
+        rows.append({"question": question, "metric": metric, "a": a, "b": b, "a value": va["mean"], "a lo": va["lo"],
+                     "a hi": va["hi"], "b value": vb["mean"], "b lo": vb["lo"], "b hi": vb["hi"],
+                     "verdict (seeds)": verdict(va, vb, higher_is_better=metric != "vol"), "bootstrap p vs EW": p})
 
     nets = [LABELS[n] for n in cfg.nets.networks]
+    cov = f"Max-Sharpe ({COVNET})"
     for n in nets:
         add(f"does {n} beat equal weight?", n, "Equal weight")
-        add(f"does {n} beat the covariance route (Ledoit-Wolf max-Sharpe)?", n, "Max-Sharpe (Ledoit-Wolf)")
+        add(f"does {n} beat the covariance network route (CovNet max-Sharpe)?", n, cov)
+        add(f"does {n} beat the classical covariance route (Ledoit-Wolf max-Sharpe)?", n, "Max-Sharpe (Ledoit-Wolf)")
         add(f"does training help {n}?", n, f"{n} (untrained)")
     for n in nets:
         if n != "Linear":
             add(f"does {n} beat the linear reference?", n, "Linear")
+    add("does CovNet max-Sharpe beat equal weight?", cov, "Equal weight")
+    add("does training help CovNet max-Sharpe?", cov, f"Max-Sharpe ({COVNET_UNTRAINED})")
+    for ref in ("Ledoit-Wolf", "FRM", "SRM", DRM):
+        add(f"is CovNet's min-variance portfolio less volatile than {ref}'s?", f"Min-variance ({COVNET})",
+            f"Min-variance ({ref})", "vol")
+    for ref in ("Ledoit-Wolf", "FRM", "SRM"):
+        add(f"is the DRM's min-variance portfolio less volatile than {ref}'s?", f"Min-variance ({DRM})",
+            f"Min-variance ({ref})", "vol")
+    for net, control in ((COVNET, COVNET_UNTRAINED), (DRM, DRM_UNTRAINED)):
+        add(f"does training make the {net} min-variance portfolio less volatile?", f"Min-variance ({net})",
+            f"Min-variance ({control})", "vol")
     add("does SAM help the GRU (vs the ablation optimizer)?", "GRU", f"GRU ({cfg.nets.ablation_optimizer})")
     add("does the hindsight universe inflate the GRU?", "GRU (hindsight universe)", "GRU")
     add("does the hindsight universe inflate equal weight?", "Equal weight (hindsight universe)", "Equal weight")

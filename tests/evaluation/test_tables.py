@@ -1,0 +1,47 @@
+"""Scoring tables of daily risk forecasts: a true covariance is calibrated, a mis-scaled one is not, days without a
+forecast are skipped, seeds give intervals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from riskstudy.config import RiskConfig
+from riskstudy.evaluation.tables import SCORES, score_risk_tables
+from riskstudy.risk.estimators import DenseRiskModel
+
+
+@pytest.fixture(scope="module")
+def gaussian():
+    rng = np.random.default_rng(0)
+    N, T = 12, 900
+    A = rng.standard_normal((N, N)) * 0.01
+    cov = A @ A.T + np.diag(rng.uniform(1e-4, 4e-4, N))
+    r = rng.multivariate_normal(np.zeros(N), cov, size=T)
+    return r, cov
+
+
+def test_true_covariance_is_calibrated_and_beats_a_mis_scaled_one(gaussian):
+    r, cov = gaussian
+    days = np.arange(100, 899)
+    true = {int(t): DenseRiskModel(cov) for t in days}
+    wide = {int(t): DenseRiskModel(4 * cov) for t in days}
+    q = score_risk_tables(r, {"true": [true], "4x": [wide]}, days, risk=RiskConfig(n_random_portfolios=20))
+    assert set(SCORES) <= set(q.columns) and (q["seeds"] == 1).all() and (q["n_days"] == len(days)).all()
+    assert abs(q.loc["true", "bias_random_mean"] - 1) < 0.1 and abs(q.loc["4x", "bias_random_mean"] - 0.5) < 0.05
+    assert q.loc["true", "qlike_random"] < q.loc["4x", "qlike_random"]
+    # the GMV weights do not depend on the scale: same portfolios, same realised volatility
+    assert q.loc["true", "gmv_vol"] == pytest.approx(q.loc["4x", "gmv_vol"])
+    assert q.loc["true", "gmv_long_vol"] == pytest.approx(q.loc["4x", "gmv_long_vol"], rel=1e-4)
+
+
+def test_days_without_a_forecast_are_skipped_and_seeds_give_intervals(gaussian):
+    r, cov = gaussian
+    days = np.arange(100, 300)
+    a = {int(t): (DenseRiskModel(cov) if t % 2 else None) for t in days}
+    b = {int(t): DenseRiskModel(1.5 * cov) for t in days}
+    q = score_risk_tables(r, {"seeded": [a, b]}, days, risk=RiskConfig(n_random_portfolios=5))
+    assert q.loc["seeded", "seeds"] == 2 and q.loc["seeded", "n_days"] == len(days) // 2
+    assert q.loc["seeded", "bias_gmv_lo"] <= q.loc["seeded", "bias_gmv"] <= q.loc["seeded", "bias_gmv_hi"]
+    with pytest.raises(KeyError):
+        score_risk_tables(r, {"short": [{100: DenseRiskModel(cov)}]}, np.arange(100, 102), risk=RiskConfig())
