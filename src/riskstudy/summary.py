@@ -22,6 +22,12 @@ def _table_from_metrics(d: dict, *, pct: list[str] | None = None, floatfmt: str 
     return markdown_table(df, pct=pct, floatfmt=floatfmt)
 
 
+def _num(d: dict, key: str, fmt: str = ".3f") -> str:
+    """``d[key]`` formatted, or "n/a" when it is missing or null (a one-seed interval is written as null)."""
+    v = d.get(key)
+    return "n/a" if v is None else format(v, fmt)
+
+
 def _per_k(values: dict[str, float]) -> str:
     """``{"10": 0.31, "20": 0.37}`` as ``K=10: 31.00%, K=20: 37.00%``."""
     return ", ".join(f"K={k}: {v:.2%}" for k, v in values.items())
@@ -170,7 +176,7 @@ def cae_section(m: "_Current", rd: Path, mk: str) -> list[str]:
                         "interval and every seed lie above / below the baseline):", "",
                         _table_from_metrics(cl[key], index_name="network vs baseline"), ""]
     out += [f"CA0-CA3: ensembles of `cae.n_seeds` seeds (seed-mean predictions); \"(untrained)\" rows: the same seeds' "
-            "initial weights on the same refits (zero epochs). [notebook](notebooks/40_conditional_autoencoder_{mk}.ipynb)", ""]
+            f"initial weights on the same refits (zero epochs). [notebook](notebooks/40_conditional_autoencoder_{mk}.ipynb)", ""]
     return out + _figures(rd, f"cae_{mk}/r2_by_k.png")
 
 
@@ -190,9 +196,8 @@ def sharpe_section(m: "_Current", rd: Path, mk: str) -> list[str]:
         tr = cov.get("training", {})
         cols = ["gmv_vol", "gmv_long_vol", "bias_gmv", "qlike_gmv", "bias_random_mean", "qlike_random"]
         out += ["### Covariance-prediction network: daily forecasts on the test window (the section's 50 stocks)", "",
-                f"Validation score (-loss) trained {tr.get('valid_score', float('nan')):.3f} vs untrained "
-                f"{tr.get('untrained', float('nan')):.3f} (gain {tr.get('gain', float('nan')):.3f}, seed interval "
-                f"{tr.get('gain_lo', float('nan')):.3f} .. {tr.get('gain_hi', float('nan')):.3f}; best epochs "
+                f"Validation score (-loss) trained {_num(tr, 'valid_score')} vs untrained {_num(tr, 'untrained')} (gain "
+                f"{_num(tr, 'gain')}, seed interval {_num(tr, 'gain_lo')} .. {_num(tr, 'gain_hi')}; best epochs "
                 f"{tr.get('best_epochs', '')}).", "",
                 _table_from_metrics({k: {c: v.get(c) for c in cols} for k, v in cov.get("forecast", {}).items()},
                                     floatfmt=".3f", pct=["gmv_vol", "gmv_long_vol"], index_name="route (daily GMV, held 1 day)"),

@@ -28,6 +28,7 @@ def test_true_covariance_is_calibrated_and_beats_a_mis_scaled_one(gaussian):
     wide = {int(t): DenseRiskModel(4 * cov) for t in days}
     q = score_risk_tables(r, {"true": [true], "4x": [wide]}, days, risk=RiskConfig(n_random_portfolios=20))
     assert set(SCORES) <= set(q.columns) and (q["seeds"] == 1).all() and (q["n_days"] == len(days)).all()
+    assert q[[f"{k}_lo" for k in SCORES]].isna().all().all()  # one table: the columns exist, without an interval
     assert abs(q.loc["true", "bias_random_mean"] - 1) < 0.1 and abs(q.loc["4x", "bias_random_mean"] - 0.5) < 0.05
     assert q.loc["true", "qlike_random"] < q.loc["4x", "qlike_random"]
     # the GMV weights do not depend on the scale: same portfolios, same realised volatility

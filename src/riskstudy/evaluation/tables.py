@@ -48,8 +48,8 @@ def score_risk_tables(returns: np.ndarray, routes: Mapping[str, Sequence[Mapping
     Returns
     -------
     DataFrame
-        One row per route: :data:`SCORES` (volatilities annualised), ``n_days`` and ``seeds``; with
-        more than one table also ``<score>_lo`` / ``_hi``.
+        One row per route: :data:`SCORES` (volatilities annualised) with ``<score>_lo`` / ``_hi``
+        (the Student-t interval over the route's tables; NaN for a single table), ``n_days`` and ``seeds``.
     """
     n_random = risk.n_random_portfolios if n_random is None else n_random
     window = EvalWindow(rows=slice(0, returns.shape[0]), test=np.asarray(days, dtype=int))
@@ -66,9 +66,7 @@ def score_risk_tables(returns: np.ndarray, routes: Mapping[str, Sequence[Mapping
             row: dict[str, float | str] = {"route": name, "seeds": len(per)}
             for k in SCORES:
                 ci = mean_ci([p[k] for p in per])
-                row[k] = ci["mean"]
-                if len(per) > 1:
-                    row[f"{k}_lo"], row[f"{k}_hi"] = ci["lo"], ci["hi"]
+                row[k], row[f"{k}_lo"], row[f"{k}_hi"] = ci["mean"], ci["lo"], ci["hi"]
             row["n_days"] = min(p["n_days"] for p in per)
             out.append(row)
     return pd.DataFrame(out).set_index("route")
