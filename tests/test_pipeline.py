@@ -171,10 +171,11 @@ def test_sharpe_metrics_follow_the_schema(smoke_repo, market):
     nets = json.loads((m / f"sharpe_nets_{market}.json").read_text())
     assert {"valid_sharpe", "untrained", "gain"} <= set(nets["GRU"])
     assert {f"{rule} ({route})" for rule in ("Max-Sharpe", "Min-variance")
-            for route in ("CovNet", "untrained CovNet", "FRM", "SRM", "Ledoit-Wolf")} <= set(bt)
+            for route in ("CovNet", "untrained CovNet", "DRM", "untrained DRM", "FRM", "SRM", "Ledoit-Wolf")} <= set(bt)
     cov = json.loads((m / f"sharpe_covnet_{market}.json").read_text())
     assert {"valid_score", "untrained", "gain"} <= set(cov["training"])
-    assert {"CovNet", "untrained CovNet", "FRM", "SRM", "Ledoit-Wolf"} == set(cov["forecast"])
+    assert {"CovNet", "untrained CovNet", "DRM", "untrained DRM", "FRM", "SRM", "Ledoit-Wolf"} == set(cov["forecast"])
+    assert set(cov["drm"]) and all({"best_epoch", "valid_r2", "valid_r2_untrained"} <= set(r) for r in cov["drm"].values())
     assert all({"gmv_vol", "gmv_long_vol", "bias_gmv", "qlike_gmv"} <= set(r) for r in cov["forecast"].values())
 
 
