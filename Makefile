@@ -53,6 +53,7 @@ bench: setup link-data
 	$(BIN)/python -m riskstudy.bench_drm
 	$(BIN)/python -m riskstudy.bench_portfolio
 	$(BIN)/python -m riskstudy.bench_cae --market us --out reports/benchmarks/ipca_us.json
+	$(BIN)/python -m riskstudy.bench_checkpointing --out reports/benchmarks/checkpointing.json
 	$(BIN)/python -m riskstudy.studies.drm_protocol --market us --recipes "paper recipe (bounded)" params "linear probe (params)" --out reports/benchmarks/drm_protocol_us.json
 
 lab: setup

@@ -29,7 +29,7 @@ LAYERS: dict[str, int] = {
     "config": 0, "paths": 0, "provenance": 0, "reporting": 0, "stats": 0,
     "data": 1, "features": 2, "nn": 3, "factors": 4, "cae": 4, "risk": 5, "portfolio": 6, "sharpe": 6, "evaluation": 7, "diagnostics": 7,
     "summary": 8, "plotting": 8,
-    "studies": 9, "notebook": 9, "bench_data": 9, "bench_drm": 9, "bench_portfolio": 9, "bench_cae": 9,
+    "studies": 9, "notebook": 9, "bench_data": 9, "bench_drm": 9, "bench_portfolio": 9, "bench_cae": 9, "bench_checkpointing": 9,
 }
 
 

@@ -162,12 +162,29 @@ def test_section_classes_live_beside_their_code(base):
     from riskstudy.config import SECTIONS, section_class
     from riskstudy.sharpe.config import SharpeConfig
 
+    from riskstudy.diagnostics.config import DiagnosticsConfig
+
     assert section_class("cae") is CAEConfig and section_class("sharpe") is SharpeConfig
+    assert section_class("diagnostics") is DiagnosticsConfig
     assert set(SECTIONS) == {"cae", "sharpe", "diagnostics"}
     assert validate_params(base).diagnostics is None
-    base["diagnostics"] = {"threshold": 0.1}  # a section whose module does not exist yet is refused by name
-    with pytest.raises(ConfigError, match=r"section 'diagnostics' is not available"):
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"threshold": 0.1}, r"diagnostics\.threshold"),
+    ({"horizons": [1, 1]}, r"diagnostics\.horizons"),
+    ({"horizons": [0]}, r"diagnostics\.horizons"),
+    ({"max_vif": 0.5}, r"diagnostics\.max_vif"),
+    ({"decide_on": "test"}, r"diagnostics\.decide_on"),
+    ({"gs_order": "random"}, r"diagnostics\.gs_order"),
+    ({"transform_rows": ["Nope"]}, r"transform_rows \['Nope'\] are not in rows"),
+])
+def test_diagnostics_section_is_validated_by_key(base, change, message):
+    base["diagnostics"] = change
+    with pytest.raises(ConfigError, match=message):
         validate_params(base)
+    base["diagnostics"] = {}
+    assert validate_params(base).diagnostics.min_evr == 0.1
 
 
 @pytest.mark.parametrize("change, message", [

@@ -219,6 +219,28 @@ def sharpe_section(m: "_Current", rd: Path, mk: str) -> list[str]:
     return out + _figures(rd, f"sharpe_{mk}/equity.png")
 
 
+def diagnostics_section(m: "_Current", rd: Path, mk: str) -> list[str]:
+    """Section 60 (factor diagnostics): one line per model, the transforms scored like Table 1, the findings."""
+    if not m.exists(f"diagnostics_{mk}.json"):
+        return []
+    d = read_metrics(m / f"diagnostics_{mk}.json")
+    overview = d.get("overview", {})
+    test = d.get("windows", {}).get("test", ["", ""])
+    out = [f"### Factor diagnostics over the test window ({test[0]} .. {test[1]})", "",
+           _table_from_metrics(overview, floatfmt=".3f", pct=["share_ic_t_gt_2", "share_vif_gt_max", "evr_sum", "evr_country_sectors"],
+                               index_name="model"), ""]
+    tr = {f"{row} ({v})": vals for row, variants in d.get("transforms", {}).items() for v, vals in variants.items()}
+    if tr:
+        cols = ["n_factors", "r2", "gmv_vol", "gmv_long_vol", "bias_gmv", "qlike_gmv", "mean_vif", "mean_abs_t"]
+        dec = d.get("windows", {}).get("decision", ["", ""])
+        out += [f"Gram-Schmidt and adaptive selection (decided on {dec[0]} .. {dec[1]}), scored like Table 1:", "",
+                _table_from_metrics({k: {c: v.get(c) for c in cols} for k, v in tr.items()}, floatfmt=".3f",
+                                    pct=["r2", "gmv_vol", "gmv_long_vol"], index_name="model (variant)"), ""]
+    out += [f"- {line}" for line in d.get("findings", [])] + [""]
+    out += [f"[notebook](notebooks/60_factor_diagnostics_{mk}.ipynb)", ""]
+    return out + _figures(rd, f"diagnostics_{mk}/factors.png")
+
+
 def _figures(rd: Path, *names: str) -> list[str]:
     out: list[str] = []
     for fig in names:
@@ -229,7 +251,7 @@ def _figures(rd: Path, *names: str) -> list[str]:
 
 #: Per-market sections of the summary, in study order; a new study section appends its own.
 MARKET_SECTIONS: list[MarketSection] = [data_section, drm_section, evaluation_section, ablations_section, cae_section,
-                                        sharpe_section]
+                                        sharpe_section, diagnostics_section]
 
 
 def build_summary(*, params: Any, reports_dir: str | Path = "reports") -> str:

@@ -1,11 +1,11 @@
-"""SAM: the step uses the gradient at the perturbed point, ascends by rho along the normalised gradient."""
+"""SAM (``pytorch-optimizer``'s, as the Sharpe section uses it): the step is the base step with the gradient
+taken at the point reached by ascending rho along the normalised gradient."""
 
 from __future__ import annotations
 
 import pytest
 import torch
-
-from riskstudy.nn.sam import SAM
+from pytorch_optimizer import SAM
 
 
 def test_sam_step_is_sgd_with_the_perturbed_gradient():
@@ -16,10 +16,16 @@ def test_sam_step_is_sgd_with_the_perturbed_gradient():
     w0 = w.detach().clone()
     loss_fn().backward()
     g0 = w.grad.detach().clone()
-    eps = 0.1 * g0 / g0.norm()
-    w_pert = w0 + eps
+    w_pert = w0 + 0.1 * g0 / g0.norm()
     g_pert = 4 * a * w_pert ** 3
-    opt.step(lambda: (loss_fn().backward(), loss_fn())[1])
+
+    def closure():
+        opt.zero_grad()
+        loss = loss_fn()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
     torch.testing.assert_close(w.detach(), w0 - 0.01 * g_pert)
 
 
@@ -32,6 +38,7 @@ def test_sam_lowers_the_loss_and_needs_a_closure():
     start = loss().item()
 
     def closure():
+        opt.zero_grad()
         out = loss()
         out.backward()
         return out
@@ -41,7 +48,7 @@ def test_sam_lowers_the_loss_and_needs_a_closure():
         loss().backward()
         opt.step(closure)
     assert loss().item() < start
-    with pytest.raises(ValueError, match="closure"):
+    with pytest.raises(Exception, match="(?i)closure"):
         opt.step()
     with pytest.raises(ValueError, match="rho"):
-        SAM(model.parameters(), torch.optim.SGD, rho=0.0, lr=0.1)
+        SAM(model.parameters(), torch.optim.SGD, rho=-0.1, lr=0.1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from riskstudy.nn.tcn import CausalConv1d, TCNEncoder
+from riskstudy.nn.tcn import TCNEncoder
 from riskstudy.nn.transformer import TransformerSeqEncoder, sinusoidal_positions
 
 
@@ -22,15 +22,20 @@ def test_shape_and_last_step_depends_on_the_whole_window(make):
     assert not torch.allclose(enc(y), out)
 
 
-def test_causal_convolution_never_sees_the_future():
+def test_tcn_never_sees_the_future_and_sees_exactly_its_receptive_field():
     torch.manual_seed(0)
-    conv = CausalConv1d(2, 3, kernel_size=3, dilation=2)
-    x = torch.randn(1, 2, 10)
+    enc = TCNEncoder(n_features=2, hidden_size=3, num_layers=3, kernel_size=3).eval()
+    assert enc.receptive_field == 29
+    x = torch.randn(1, 40, 2)
     y = x.clone()
-    y[..., 6:] += 5.0
-    a, b = conv(x), conv(y)
-    assert torch.allclose(a[..., :6], b[..., :6]) and not torch.allclose(a[..., 6:], b[..., 6:])
-    assert TCNEncoder(n_features=1, hidden_size=2, num_layers=3, kernel_size=3).receptive_field == 29
+    y[:, 26:] += 5.0  # pytorch-tcn's full output (S, L, H): steps before 26 are unchanged
+    a, b = enc.tcn(x), enc.tcn(y)
+    assert torch.allclose(a[:, :26], b[:, :26]) and not torch.allclose(a[:, 26:], b[:, 26:])
+    wide = TCNEncoder(n_features=2, hidden_size=32, num_layers=3, kernel_size=3).eval()
+    z = torch.randn(8, 40, 2, requires_grad=True)  # the last step's gradient reaches steps L - rf .. L - 1 only
+    wide(z).sum().backward()
+    seen = torch.nonzero(z.grad.abs().sum(dim=(0, 2)) > 0).flatten().tolist()
+    assert seen == list(range(40 - wide.receptive_field, 40))
 
 
 def test_transformer_prefix_is_causal_and_positions_are_sinusoids():

@@ -163,15 +163,21 @@ def pooled_r2(design: np.ndarray, coefs: np.ndarray, returns: np.ndarray, weight
 
 
 def ic_table(exposures: np.ndarray, returns: np.ndarray, *, names: Sequence[str], mask: np.ndarray | None = None,
-             horizons: Sequence[int] = (1, 20)) -> dict[str, dict[str, float]]:
+             horizons: Sequence[int] = (1, 20), rows: slice | None = None,
+             min_stocks: int = 3) -> dict[str, dict[str, float]]:
     """Spearman and Pearson IC of every factor at each horizon: ``{factor: {"ic", "ic_t", "icir", "ic_pearson",
-    "ic_pearson_t", ...}}`` (keys of horizons after the first get a ``_<h>d`` suffix)."""
+    "ic_pearson_t", ...}}`` (keys of horizons after the first get a ``_<h>d`` suffix).
+
+    ``exposures (T, N, K)``, ``returns`` and ``mask`` ``(T, N)`` are on one calendar; ``rows`` (default all)
+    are the decision days scored, whose future returns may lie after them (up to ``h`` days)."""
+    rows = slice(None) if rows is None else rows
     out: dict[str, dict[str, float]] = {n: {} for n in names}
     for j, h in enumerate(horizons):
-        fut = forward_returns(returns, h)
+        fut = forward_returns(returns, h)[rows]
         suffix = "" if j == 0 else f"_{h}d"
         for rank, tag in ((True, ""), (False, "_pearson")):
-            s = ic_summary(ic_series(exposures, fut, mask=mask, rank=rank), horizon=h)
+            ic = ic_series(exposures[rows], fut, mask=None if mask is None else mask[rows], rank=rank, min_stocks=min_stocks)
+            s = ic_summary(ic, horizon=h)
             for i, n in enumerate(names):
                 out[n][f"ic{tag}{suffix}"] = float(s["ic"][i])
                 out[n][f"ic{tag}_t{suffix}"] = float(s["ic_t"][i])

@@ -42,9 +42,10 @@ def factor_quality(panel: Panel, exposures: np.ndarray, rows: slice, *, names: l
     evr = explained_variance_ratio(regressors, cs.factor_returns, panel["ret"][rows], cs.weights)
     _, w = size_and_weights(panel)
     ts = t_stat_summary(cs.t_stats[:, -k:], names)
+    prev = slice(max(rows.start - 1, 0), rows.stop - 1)  # the regressors: exposures and weights known at t - 1
     out = pd.DataFrame({
         "evr": evr[-k:],
-        "vif": vif(exposures[rows], mask=panel.member[rows], weights=w[rows]),
+        "vif": vif(exposures[prev], mask=panel.member[prev], weights=w[prev]),
         "t": mean_t(cs.factor_returns[:, -k:]),
         "mean_abs_t": ts["mean_abs_t"].to_numpy(),
         "pct_abs_t_gt_2": ts["pct_abs_t_gt_2"].to_numpy() / 100.0,
@@ -69,11 +70,17 @@ def select(quality: pd.DataFrame, *, min_evr: float = 0.1, max_vif: float = 5.0,
 class Selected(FactorModel):
     """Any factor model reduced to the factors that :func:`select` keeps on its training rows.
 
+    The decision is made inside :meth:`fit`, from the rows it is given only, so it is re-made at
+    every refit and nothing after those rows can change it.
+
     Parameters
     ----------
     base : FactorModel
     min_evr, max_vif, min_t : float
         The rules of :func:`select`.
+    decide_on : {"train", "valid"}
+        Which rows of :meth:`fit` decide: ``train_rows`` (default) or ``valid_rows`` (for stored
+        exposures that start at the validation window, e.g. the DRM's).
 
     Attributes
     ----------
@@ -84,15 +91,24 @@ class Selected(FactorModel):
     names_ : list of str
     """
 
-    def __init__(self, base: FactorModel, *, min_evr: float = 0.1, max_vif: float = 5.0, min_t: float = 1.96) -> None:
-        self.base, self.min_evr, self.max_vif, self.min_t = base, min_evr, max_vif, min_t
+    def __init__(self, base: FactorModel, *, min_evr: float = 0.1, max_vif: float = 5.0, min_t: float = 1.96,
+                 decide_on: str = "train") -> None:
+        if decide_on not in ("train", "valid"):
+            raise ValueError(f"decide_on must be 'train' or 'valid', got {decide_on!r}")
+        self.base, self.min_evr, self.max_vif, self.min_t, self.decide_on = base, min_evr, max_vif, min_t, decide_on
 
     def fit(self, md: MarketData, *, train_rows: np.ndarray, valid_rows: np.ndarray | None = None) -> "Selected":
         self.base.fit(md, train_rows=train_rows, valid_rows=valid_rows)
-        train_rows = np.asarray(train_rows, dtype=np.int64)
-        rows = slice(int(train_rows.min()), int(train_rows.max()) + 1)
+        decide = train_rows if self.decide_on == "train" else valid_rows
+        if decide is None or len(decide) == 0:
+            raise ValueError(f"Selected(decide_on={self.decide_on!r}).fit needs {self.decide_on}_rows")
+        decide = np.asarray(decide, dtype=np.int64)
+        rows = slice(int(decide.min()), int(decide.max()) + 1)
         expo = self.base.full_exposures(md, rows=np.arange(rows.start, rows.stop))
         self.quality_ = factor_quality(md.panel, expo, rows, names=list(self.base.names_))
+        if not (self.quality_.n_days > 0).any():
+            raise ValueError(f"Selected: the base model has no exposures on its {self.decide_on} rows "
+                             f"({md.panel.dates[rows.start].date()} .. {md.panel.dates[rows.stop - 1].date()})")
         kept = select(self.quality_, min_evr=self.min_evr, max_vif=self.max_vif, min_t=self.min_t)
         self.keep_ = [list(self.base.names_).index(n) for n in kept]
         self.names_ = kept

@@ -6,7 +6,7 @@ giving a score per stock, and the bounded softmax of :mod:`riskstudy.sharpe.weig
 stocks present that day. :class:`DirectTask` trains it through the study's one loop
 (:func:`riskstudy.nn.loop.fit`): each optimizer step takes ``batch_decisions`` contiguous
 decision days in time order and minimises :func:`riskstudy.sharpe.losses.negative_sharpe` of the
-portfolios bought at each of them and held ``hold`` days; SAM (:class:`riskstudy.nn.sam.SAM`
+portfolios bought at each of them and held ``hold`` days; SAM (``pytorch-optimizer``'s :class:`pytorch_optimizer.SAM`
 around SGD with momentum) or Adam. Validation: the annualised Sharpe ratio of non-overlapping
 ``hold``-day holdings decided on the validation days (what the backtest does, without the cap and
 costs), which early stopping maximises.
@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 import torch
+from pytorch_optimizer import SAM
 from torch import nn
 
 from riskstudy.nn.encoders import GRUEncoder, LinearEncoder
-from riskstudy.nn.sam import SAM
 from riskstudy.nn.tcn import TCNEncoder
 from riskstudy.nn.transformer import TransformerSeqEncoder
 from riskstudy.sharpe.config import SharpeConfig
@@ -106,7 +106,7 @@ class DirectTask:
     metrics = ("loss", "sharpe")
     score = "sharpe"
     modules = ("riskstudy.sharpe.direct", "riskstudy.sharpe.losses", "riskstudy.sharpe.weights", "riskstudy.sharpe.data",
-               "riskstudy.nn.encoders", "riskstudy.nn.transformer", "riskstudy.nn.tcn", "riskstudy.nn.sam")
+               "riskstudy.nn.encoders", "riskstudy.nn.transformer", "riskstudy.nn.tcn")
 
     def __init__(self, inputs: SharpeInputs, *, train_days: np.ndarray, valid_days: np.ndarray, network: str,
                  cfg: SharpeConfig, optimizer: str | None = None, device: torch.device | None = None) -> None:
