@@ -167,6 +167,8 @@ def test_section_classes_live_beside_their_code(base):
     assert section_class("cae") is CAEConfig and section_class("sharpe") is SharpeConfig
     assert section_class("diagnostics") is DiagnosticsConfig
     assert set(SECTIONS) == {"cae", "sharpe", "diagnostics"}
+    assert isinstance(validate_params(base).diagnostics, DiagnosticsConfig)
+    base.pop("diagnostics")
     assert validate_params(base).diagnostics is None
 
 

@@ -74,7 +74,7 @@ def test_metrics_schema_every_row_and_factor(scored):
         for stats in m[row].values():
             assert {"ic", "ic_t", "icir", "vif", "t", "evr", "ic_20d", "ic_pearson", "mean_abs_t"} <= set(stats)
     assert set(m["transforms"]["Planted"]) == {"full", "gram_schmidt", "selected"}
-    assert set(m["selection"]["Planted"]) == {"kept", "decision"}
+    assert set(m["selection"]["Planted"]) == {"kept", "passed", "decision"}
 
 
 def test_diagnostics_see_the_planted_structure(scored):

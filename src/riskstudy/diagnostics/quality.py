@@ -88,6 +88,8 @@ class Selected(FactorModel):
         :func:`factor_quality` of the base model on the training rows.
     keep_ : list of int
         Columns of the base model kept.
+    passed_ : list of str
+        The factors passing all three rules (``names_`` is the fallback when none does).
     names_ : list of str
     """
 
@@ -110,6 +112,7 @@ class Selected(FactorModel):
             raise ValueError(f"Selected: the base model has no exposures on its {self.decide_on} rows "
                              f"({md.panel.dates[rows.start].date()} .. {md.panel.dates[rows.stop - 1].date()})")
         kept = select(self.quality_, min_evr=self.min_evr, max_vif=self.max_vif, min_t=self.min_t)
+        self.passed_ = select(self.quality_, min_evr=self.min_evr, max_vif=self.max_vif, min_t=self.min_t, keep_at_least=0)
         self.keep_ = [list(self.base.names_).index(n) for n in kept]
         self.names_ = kept
         return self

@@ -275,7 +275,7 @@ def market_diagnostics(params: Params, md: MarketData, *, market: str) -> Diagno
                for r in rows if r.row in cfg.transform_rows]
     transforms = (pd.DataFrame({k: v for res in results for k, v in res.table().items()}).T if results
                   else pd.DataFrame(columns=list(TRANSFORM_COLUMNS)))
-    selection = {res.row: {"kept": list(res.selected.names_),
+    selection = {res.row: {"kept": list(res.selected.names_), "passed": list(res.selected.passed_),
                            "decision": res.selected.quality_[["evr", "vif", "t"]].to_dict(orient="index")}
                  for res in results}
     gs_order = {res.row: [res.selected.base.names_[k] for k in res.orthogonalised.order_] for res in results}
@@ -304,6 +304,8 @@ def findings(report: DiagnosticsReport) -> list[str]:
             f"{row}: Gram-Schmidt keeps R^2 at {100 * g.r2:.2f}% (full {100 * f.r2:.2f}%) and takes the mean VIF from "
             f"{f.mean_vif:.2f} to {g.mean_vif:.2f}; GMV volatility {100 * f.gmv_vol:.2f}% -> {100 * g.gmv_vol:.2f}%, "
             f"GMV+ {100 * f.gmv_long_vol:.2f}% -> {100 * g.gmv_long_vol:.2f}%. Selection keeps {int(sel.n_factors)} of "
-            f"{int(f.n_factors)} factors ({', '.join(report.selection[row]['kept'])}): R^2 {100 * sel.r2:.2f}%, GMV "
+            f"{int(f.n_factors)} factors ({', '.join(report.selection[row]['kept'])}"
+            f"{'' if report.selection[row]['passed'] else '; none passes all three rules: the largest EVR is kept'}"
+            f"): R^2 {100 * sel.r2:.2f}%, GMV "
             f"{100 * sel.gmv_vol:.2f}%, GMV+ {100 * sel.gmv_long_vol:.2f}%.")
     return out
