@@ -46,3 +46,23 @@ def test_days_without_a_forecast_are_skipped_and_seeds_give_intervals(gaussian):
     assert q.loc["seeded", "bias_gmv_lo"] <= q.loc["seeded", "bias_gmv"] <= q.loc["seeded", "bias_gmv_hi"]
     with pytest.raises(KeyError):
         score_risk_tables(r, {"short": [{100: DenseRiskModel(cov)}]}, np.arange(100, 102), risk=RiskConfig())
+
+
+def test_factor_tables_use_the_compiled_solver_with_the_same_portfolios(gaussian):
+    from riskstudy.evaluation.tables import long_only_solver
+    from riskstudy.portfolio.optimize import min_variance_weights
+    from riskstudy.risk.covariance import FactorRiskModel
+
+    r, cov = gaussian
+    rng = np.random.default_rng(1)
+    days = np.arange(100, 160)
+    table = {int(t): FactorRiskModel(exposures=rng.standard_normal((12, 3)), factor_cov=np.diag([2e-4, 1e-4, 5e-5]),
+                                     specific_var=rng.uniform(1e-4, 4e-4, 12)) for t in days}
+    solver = long_only_solver(table.values())
+    assert solver is not min_variance_weights and long_only_solver([DenseRiskModel(cov)]) is min_variance_weights
+    for t in days[:10]:
+        w = solver(table[int(t)])
+        assert w.min() >= 0 and np.isclose(w.sum(), 1)
+        assert np.abs(w - min_variance_weights(table[int(t)])).max() < 1e-4
+    q = score_risk_tables(r, {"factor": [table]}, days, risk=RiskConfig(n_random_portfolios=5))
+    assert q.loc["factor", "n_days"] == len(days) and np.isfinite(q.loc["factor", "gmv_long_vol"])

@@ -144,3 +144,12 @@ def test_dense_start_skips_the_thin_early_rows():
     assert dense_start(counts[rows], rows, least=8, tolerance=0.0) == 301
     with pytest.raises(ValueError, match="no training row"):
         dense_start(np.full(470, 3), rows, least=8)
+
+
+def test_the_number_of_workers_does_not_change_a_result(setup):
+    params, x, _, runs, _, _ = setup  # setup trained its two seeds on two worker processes
+    cfg = params.sharpe.model_copy(update={"workers": 1, "data_dir": params.sharpe.data_dir + "_serial"})
+    serial = train_covnets(SimpleNamespace(**{**vars(params), "sharpe": cfg}), "us", x)
+    assert [r.valid_score for r in serial] == [r.valid_score for r in runs]
+    t = int(next(iter(runs[0].models)))
+    assert np.array_equal(serial[1].models[t].covariance(), runs[1].models[t].covariance())

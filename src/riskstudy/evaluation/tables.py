@@ -3,28 +3,39 @@
 A *risk table* maps a decision row ``t`` to that day's :class:`~riskstudy.risk.model.RiskModel`
 (or ``None``): a network's predicted covariance (the Sharpe section's covariance network), or a
 classical model fitted on another universe. :func:`score_risk_tables` puts every table through the
-same steps as Table 1 (:mod:`riskstudy.evaluation.scoring`): GMV and long-only GMV+ re-solved each
-day and held one day, and the bias statistic and QLIKE of the GMV and of fixed random long-only
+same steps as Table 1 (:mod:`riskstudy.evaluation.scoring`; for factor-form tables the same compiled
+GMV+ solver, :func:`long_only_solver`): GMV and long-only GMV+ re-solved each day and held one day, and the bias statistic and QLIKE of the GMV and of fixed random long-only
 portfolios. A route with several tables (one per seed) is reported as the seed mean with its
 Student-t interval.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from riskstudy.config import RiskConfig
 from riskstudy.evaluation.scoring import ANN, _portfolio_runs, one_blas_thread
-from riskstudy.portfolio.optimize import min_variance_weights
+from riskstudy.portfolio.optimize import GMVLongOnly, min_variance_weights
+from riskstudy.risk.covariance import FactorRiskModel
 from riskstudy.risk.factor_model import EvalWindow
 from riskstudy.risk.model import RiskModel
 from riskstudy.stats import mean_ci
 
 #: The scores of :func:`score_risk_tables`, in column order.
 SCORES = ("gmv_vol", "gmv_long_vol", "bias_gmv", "qlike_gmv", "bias_random_mean", "random_in_band", "qlike_random")
+
+
+def long_only_solver(models: Iterable[RiskModel | None]) -> Callable[[RiskModel], np.ndarray]:
+    """The GMV+ solver of a table: a compiled :class:`GMVLongOnly` (re-solved with new parameters day after
+    day, as Table 1's scoring does) when every model is a :class:`FactorRiskModel`, else
+    :func:`min_variance_weights` (one CVXPY problem per day, any :class:`RiskModel`)."""
+    ms = [m for m in models if m is not None]
+    if ms and all(isinstance(m, FactorRiskModel) for m in ms):
+        return GMVLongOnly(long_only=True, capacity=max(m.n_assets for m in ms)).solve
+    return min_variance_weights
 
 
 def score_risk_tables(returns: np.ndarray, routes: Mapping[str, Sequence[Mapping[int, RiskModel | None]]],
@@ -59,7 +70,7 @@ def score_risk_tables(returns: np.ndarray, routes: Mapping[str, Sequence[Mapping
             per = []
             for j, table in enumerate(tables):
                 g, gl, fc, _ = _portfolio_runs(window, returns, lambda t, tb=table: tb[int(t)],
-                                               long_solver=min_variance_weights, n_random=n_random, seed=risk.seed,
+                                               long_solver=long_only_solver(table.values()), n_random=n_random, seed=risk.seed,
                                                desc=f"{name} {j}")
                 per.append({"gmv_vol": float(g.std() * ANN), "gmv_long_vol": float(gl.std() * ANN),
                             **{k: fc[k] for k in SCORES[2:]}, "n_days": fc["n_days"]})

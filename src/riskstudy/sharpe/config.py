@@ -124,6 +124,7 @@ class SharpeConfig(_Strict):
     covnet: SharpeCovNetConfig = SharpeCovNetConfig()
     drm_history: int = Field(750, gt=60)  # DRM route: exposures predicted from this many rows before the first test day
     device: str = "auto"
+    workers: int | Literal["auto"] = "auto"  # processes for the seeded fits (each on one thread; results do not depend on it)
 
     @model_validator(mode="after")
     def _windows(self) -> "SharpeConfig":
@@ -151,6 +152,13 @@ class SharpeConfig(_Strict):
     @classmethod
     def _device(cls, v: str) -> str:
         return check_device(v, key="sharpe.device")
+
+    @field_validator("workers")
+    @classmethod
+    def _workers(cls, v: int | str) -> int | str:
+        if v != "auto" and v < 1:
+            raise ValueError(f"sharpe.workers must be 'auto' or at least 1, got {v}")
+        return v
 
     def check_profile(self, profile: str) -> None:
         """Outside the ``smoke`` profile every seeded network has at least 3 seeds."""

@@ -20,6 +20,7 @@ import pandas as pd
 
 from riskstudy.config import Params
 from riskstudy.nn.loop import fit, seed_all
+from riskstudy.nn.parallel import map_fits, resolve_workers
 from riskstudy.sharpe.data import SharpeInputs
 from riskstudy.sharpe.direct import DirectTask, predict_weights
 from riskstudy.sharpe.inputs import market_dir, rows_of, rules, section
@@ -63,32 +64,42 @@ def run_plan(params: Params, market: str) -> list[tuple[str, str, str, str]]:
 
 def train_networks(params: Params, market: str, inputs: dict[str, SharpeInputs], *,
                    progress: Callable[[str], object] = log.info) -> list[NetRun]:
-    """Every fit of :func:`run_plan` x ``sharpe.nets.seeds`` (module docstring); checkpoints under the data dir."""
+    """Every fit of :func:`run_plan` x ``sharpe.nets.seeds`` (module docstring); checkpoints under the data dir.
+
+    The fits are independent and run on ``sharpe.workers`` processes, one thread each
+    (:func:`riskstudy.nn.parallel.map_fits`: the result does not depend on the number of workers).
+    """
     cfg = section(params)
-    device = cfg.resolved_device()
-    out = []
-    for strategy, net, opt, rule in run_plan(params, market):
-        x = inputs[rule]
-        rows = rows_of(cfg, x)
-        days = rows.test
-        for seed in cfg.nets.seeds:
-            t0 = time.perf_counter()
-            task = DirectTask(x, train_days=rows.train, valid_days=rows.valid, network=net, cfg=cfg, optimizer=opt,
-                              device=device)
-            seed_all(seed)
-            untrained = task.build_model()
-            valid0 = task.validate(untrained, None)["sharpe"]
-            w0 = predict_weights(untrained, x, days)
-            ck = market_dir(params, market) / "checkpoints" / f"{strategy.replace(' ', '_')}_{seed}.pt"
-            res = fit(task, max_epochs=cfg.nets.max_epochs, patience=cfg.nets.patience, seed=seed, checkpoint_path=ck)
-            valid = task.validate(res.model, None)["sharpe"]
-            w = predict_weights(res.model, x, days)
-            sec = time.perf_counter() - t0
-            progress(f"{market} {strategy} seed {seed}: best epoch {res.best_epoch}, validation Sharpe {valid:.2f} "
-                     f"(untrained {valid0:.2f}), {sec:.0f} s")
-            out.append(NetRun(strategy, net, opt, rule, seed, res.best_epoch, res.history, valid, valid0, w, w0, sec,
-                              res.environment or {}))
-    return out
+    jobs = [(params, market, inputs[rule], strategy, net, opt, rule, seed)
+            for strategy, net, opt, rule in run_plan(params, market) for seed in cfg.nets.seeds]
+    workers = resolve_workers(cfg.workers, len(jobs), cfg.resolved_device())
+
+    def done(_: int, r: NetRun) -> None:
+        progress(f"{market} {r.strategy} seed {r.seed}: best epoch {r.best_epoch}, validation Sharpe "
+                 f"{r.valid_sharpe:.2f} (untrained {r.valid_sharpe_untrained:.2f}), {r.seconds:.0f} s")
+
+    return map_fits(fit_network, jobs, workers=workers, on_done=done)
+
+
+def fit_network(params: Params, market: str, x: SharpeInputs, strategy: str, net: str, opt: str, rule: str,
+                seed: int) -> NetRun:
+    """One fit of :func:`train_networks`: the network ``net`` with optimizer ``opt`` on the universe ``rule``."""
+    cfg = section(params)
+    rows = rows_of(cfg, x)
+    days = rows.test
+    t0 = time.perf_counter()
+    task = DirectTask(x, train_days=rows.train, valid_days=rows.valid, network=net, cfg=cfg, optimizer=opt,
+                      device=cfg.resolved_device())
+    seed_all(seed)
+    untrained = task.build_model()
+    valid0 = task.validate(untrained, None)["sharpe"]
+    w0 = predict_weights(untrained, x, days)
+    ck = market_dir(params, market) / "checkpoints" / f"{strategy.replace(' ', '_')}_{seed}.pt"
+    res = fit(task, max_epochs=cfg.nets.max_epochs, patience=cfg.nets.patience, seed=seed, checkpoint_path=ck)
+    valid = task.validate(res.model, None)["sharpe"]
+    w = predict_weights(res.model, x, days)
+    return NetRun(strategy, net, opt, rule, seed, res.best_epoch, res.history, valid, valid0, w, w0,
+                  time.perf_counter() - t0, res.environment or {})
 
 
 def save_runs(runs: list[NetRun], path: str | Path) -> None:

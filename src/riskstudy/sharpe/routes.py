@@ -41,6 +41,7 @@ from riskstudy.features.drm_inputs import DRMDataset
 from riskstudy.features.style import STYLE_FACTORS
 from riskstudy.nn.drm_train import members_per_day
 from riskstudy.nn.loop import fit, seed_all
+from riskstudy.nn.parallel import map_fits, resolve_workers
 from riskstudy.risk.factor_model import factor_risk_models
 from riskstudy.risk.model import RiskModel
 from riskstudy.sharpe.covnet_task import CovNetTask, panel_of, prior_exposures, risk_models
@@ -97,28 +98,36 @@ def covnet_task(params: Params, x: SharpeInputs, *, prior: np.ndarray, size: np.
 
 def train_covnets(params: Params, market: str, x: SharpeInputs, *,
                   progress: Callable[[str], object] = log.info) -> list[CovNetRun]:
-    """Every seed of ``sharpe.covnet`` (module docstring); checkpoints under the market's data dir."""
+    """Every seed of ``sharpe.covnet`` (module docstring), on ``sharpe.workers`` processes of one thread each
+    (:func:`riskstudy.nn.parallel.map_fits`); checkpoints under the market's data dir."""
+    cfg = section(params)
+    jobs = [(params, market, x, seed) for seed in cfg.covnet.seeds]
+
+    def done(_: int, r: CovNetRun) -> None:
+        progress(f"{market} CovNet seed {r.seed}: best epoch {r.best_epoch}, validation score {r.valid_score:.3f} "
+                 f"(untrained {r.valid_score_untrained:.3f}), {r.seconds:.0f} s")
+
+    return map_fits(fit_covnet, jobs, workers=resolve_workers(cfg.workers, len(jobs), cfg.resolved_device()),
+                    on_done=done)
+
+
+def fit_covnet(params: Params, market: str, x: SharpeInputs, seed: int) -> CovNetRun:
+    """One seed of :func:`train_covnets`: the trained network and its untrained self, as daily risk models."""
     cfg = section(params)
     c = cfg.covnet
     prior, size = prior_exposures(x)
     days = rows_of(cfg, x).test
-    out = []
-    for seed in c.seeds:
-        t0 = time.perf_counter()
-        task = covnet_task(params, x, prior=prior, size=size)
-        seed_all(seed)
-        untrained = task.build_model()
-        valid0 = task.validate(untrained, None)["score"]
-        models0 = risk_models(untrained, task, days)
-        ck = market_dir(params, market) / "checkpoints" / f"CovNet_{seed}.pt"
-        res = fit(task, max_epochs=c.max_epochs, patience=c.patience, seed=seed, checkpoint_path=ck)
-        valid = task.validate(res.model, None)["score"]
-        sec = time.perf_counter() - t0
-        progress(f"{market} CovNet seed {seed}: best epoch {res.best_epoch}, validation score {valid:.3f} "
-                 f"(untrained {valid0:.3f}), {sec:.0f} s")
-        out.append(CovNetRun(seed, res.best_epoch, res.history, valid, valid0, risk_models(res.model, task, days),
-                             models0, sec, res.environment or {}))
-    return out
+    t0 = time.perf_counter()
+    task = covnet_task(params, x, prior=prior, size=size)
+    seed_all(seed)
+    untrained = task.build_model()
+    valid0 = task.validate(untrained, None)["score"]
+    models0 = risk_models(untrained, task, days)
+    ck = market_dir(params, market) / "checkpoints" / f"CovNet_{seed}.pt"
+    res = fit(task, max_epochs=c.max_epochs, patience=c.patience, seed=seed, checkpoint_path=ck)
+    valid = task.validate(res.model, None)["score"]
+    return CovNetRun(seed, res.best_epoch, res.history, valid, valid0, risk_models(res.model, task, days),
+                     models0, time.perf_counter() - t0, res.environment or {})
 
 
 def covnet_table(runs: list[CovNetRun]) -> pd.DataFrame:
@@ -186,27 +195,41 @@ def drm_routes(params: Params, x: SharpeInputs, days: np.ndarray, *,
     usable = members_per_day(ds, rows.train, batch_days=params.drm.batch_days)
     first = dense_start(usable, rows.train, least=k + 2)
     train = rows.train[rows.train >= first]
-    out: Routes = {DRM: [], DRM_UNTRAINED: []}
-    fits = []
-    for seed in params.drm.seeds:
-        t0 = time.perf_counter()
-        for name, trained in ((DRM, True), (DRM_UNTRAINED, False)):
-            m = DeepRiskFactorModel(params, n_factors=k, seed=seed, trained=trained).fit(md, train_rows=train,
-                                                                                          valid_rows=rows.valid)
-            expo = np.full((*x.shape, k), np.nan)
-            expo[predict] = m.exposures(md, rows=predict)
-            out[name].append(_tables(md.panel, expo, days, names=factor_names(k), risk=params.risk))
-            h = m.fit_.history
-            if trained:
-                fit_row = {"seed": seed, "train_start": str(x.dates[first].date()), "best_epoch": m.fit_.best_epoch,
-                           "valid_r2": float(h.loc[h.epoch == m.fit_.best_epoch, "valid_r2"].iloc[0])}
-            else:
-                fit_row["valid_r2_untrained"] = float(h["valid_r2"].iloc[0])
-        fit_row["seconds"] = time.perf_counter() - t0
-        fits.append(fit_row)
-        progress(f"DRM seed {seed}: best epoch {fit_row['best_epoch']}, validation R^2 {fit_row['valid_r2']:.4f} "
-                 f"(untrained {fit_row['valid_r2_untrained']:.4f}), {fit_row['seconds']:.0f} s")
-    return out, pd.DataFrame(fits).set_index("seed")
+    jobs = [(params, md, train, rows.valid, predict, days, seed) for seed in params.drm.seeds]
+
+    def done(_: int, r: tuple[RiskTable, RiskTable, dict]) -> None:
+        rec = r[2]
+        progress(f"DRM seed {rec['seed']}: best epoch {rec['best_epoch']}, validation R^2 {rec['valid_r2']:.4f} "
+                 f"(untrained {rec['valid_r2_untrained']:.4f}), {rec['seconds']:.0f} s")
+
+    res = map_fits(fit_drm_route, jobs, workers=resolve_workers(cfg.workers, len(jobs), params.drm.resolved_device()),
+                   on_done=done)
+    out: Routes = {DRM: [r[0] for r in res], DRM_UNTRAINED: [r[1] for r in res]}
+    fits = [dict(r[2], train_start=str(x.dates[first].date())) for r in res]
+    return out, pd.DataFrame(fits)[["seed", "train_start", "best_epoch", "valid_r2", "valid_r2_untrained",
+                                    "seconds"]].set_index("seed")
+
+
+def fit_drm_route(params: Params, md: MarketData, train: np.ndarray, valid: np.ndarray, predict: np.ndarray,
+                  days: np.ndarray, seed: int) -> tuple[RiskTable, RiskTable, dict]:
+    """One seed of :func:`drm_routes`: the trained and the untrained DRM's daily risk models and the fit's record."""
+    k = section(params).covnet.n_factors
+    t0 = time.perf_counter()
+    tables, fit_row = [], {"seed": seed}
+    for trained in (True, False):
+        m = DeepRiskFactorModel(params, n_factors=k, seed=seed, trained=trained).fit(md, train_rows=train,
+                                                                                      valid_rows=valid)
+        expo = np.full((*md.panel.shape, k), np.nan)
+        expo[predict] = m.exposures(md, rows=predict)
+        tables.append(_tables(md.panel, expo, days, names=factor_names(k), risk=params.risk))
+        h = m.fit_.history
+        if trained:
+            fit_row.update(best_epoch=m.fit_.best_epoch,
+                           valid_r2=float(h.loc[h.epoch == m.fit_.best_epoch, "valid_r2"].iloc[0]))
+        else:
+            fit_row["valid_r2_untrained"] = float(h["valid_r2"].iloc[0])
+    fit_row["seconds"] = time.perf_counter() - t0
+    return tables[0], tables[1], fit_row
 
 
 def classical_models(params: Params, x: SharpeInputs, days: np.ndarray) -> Routes:
